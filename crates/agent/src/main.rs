@@ -1,0 +1,177 @@
+//! `lanward-agent`: enrol this machine, run as a service, or simulate PCs.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use lanward_agent::{client, collect, identity, runner, simulate};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "lanward-agent", version, about = "lanward エージェント: インベントリ収集とサーバーへの報告")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// このマシンをサーバーに登録する (enrol this machine)
+    Enroll {
+        #[arg(long)]
+        server: String,
+        #[arg(long, env = "LANWARD_ENROLL_TOKEN")]
+        token: String,
+        #[arg(long, default_value_os_t = identity::default_data_dir())]
+        data: PathBuf,
+        /// Overwrite an existing enrolment.
+        #[arg(long)]
+        force: bool,
+    },
+    /// チェックインを繰り返す (run the agent in the foreground; systemd runs this)
+    Run {
+        #[arg(long, default_value_os_t = identity::default_data_dir())]
+        data: PathBuf,
+        /// Queue size cap in MB while the server is unreachable.
+        #[arg(long, default_value_t = 50)]
+        queue_mb: u64,
+        /// Largest random delay before the first check-in, in seconds.
+        #[arg(long, default_value_t = 60)]
+        splay: u64,
+        /// Stop after N check-ins (for tests and diagnosis).
+        #[arg(long)]
+        checkins: Option<u64>,
+    },
+    /// インベントリを収集して表示する (collect and print the inventory as JSON; sends nothing)
+    Collect {
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// systemd ユニットを表示する (print the systemd unit)
+    ServiceUnit {
+        #[arg(long, default_value_os_t = identity::default_data_dir())]
+        data: PathBuf,
+    },
+    /// Windows サービスとして登録する (install as a Windows service)
+    #[cfg(windows)]
+    InstallService {
+        #[arg(long, default_value_os_t = identity::default_data_dir())]
+        data: PathBuf,
+    },
+    /// Windows サービスの登録を解除する
+    #[cfg(windows)]
+    UninstallService,
+    /// (called by the Windows service control manager)
+    #[cfg(windows)]
+    #[command(hide = true)]
+    RunService {
+        #[arg(long, default_value_os_t = identity::default_data_dir())]
+        data: PathBuf,
+    },
+    /// 模擬エージェントを動かす (simulated bureau PCs; also the load generator)
+    Simulate {
+        #[arg(long)]
+        server: String,
+        /// Enrolment token; repeat for one token per site.
+        #[arg(long, required = true)]
+        token: Vec<String>,
+        #[arg(long, default_value_t = 50)]
+        count: usize,
+        /// Check-in interval in seconds (default: as the server says).
+        #[arg(long)]
+        interval: Option<u64>,
+        #[arg(long, default_value_t = 8)]
+        workers: usize,
+        /// Windows-sized inventories (300 applications, 150 hotfixes).
+        #[arg(long)]
+        heavy: bool,
+        /// Stop after this many seconds.
+        #[arg(long)]
+        duration: Option<u64>,
+        #[arg(long, default_value_t = 0)]
+        first_index: usize,
+    },
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("LANWARD_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = real_main() {
+        eprintln!("エラー: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Enroll { server, token, data, force } => {
+            if !force && data.join("enrolment.json").exists() {
+                anyhow::bail!("{} は既に登録済みです (use --force to enrol again)", data.display());
+            }
+            let os = if cfg!(windows) { "windows" } else { "linux" };
+            let id = client::enroll(&server, &token, &collect::os::hostname(), os, identity::generate_key())?;
+            id.save(&data)?;
+            // A fresh enrolment starts with a full inventory.
+            let _ = std::fs::remove_file(data.join("state.json"));
+            println!("登録しました: agent {} (site {})", id.enrolment.agent_id, id.enrolment.site);
+            Ok(())
+        }
+        Command::Run { data, queue_mb, splay, checkins } => {
+            let stop = Arc::new(AtomicBool::new(false));
+            let opts = runner::RunOptions { data_dir: data, queue_cap_bytes: queue_mb * 1024 * 1024, max_splay_secs: splay, max_checkins: checkins };
+            runner::run(opts, stop)
+        }
+        Command::Collect { data } => {
+            let config = match data {
+                Some(d) => runner::load_collect_config(&d)?,
+                None => Default::default(),
+            };
+            let sections = collect::collect_all(&collect::platform_collectors(), &config);
+            let mut out = serde_json::Map::new();
+            for (name, json) in sections {
+                out.insert(name, serde_json::from_str(&json).context("collector produced invalid JSON")?);
+            }
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(())
+        }
+        Command::ServiceUnit { data } => {
+            let bin = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "/usr/bin/lanward-agent".into());
+            print!("{}", lanward_agent::service::systemd_unit(&bin, &data.display().to_string()));
+            Ok(())
+        }
+        #[cfg(windows)]
+        Command::InstallService { data } => lanward_agent::service::windows::install(&std::env::current_exe()?, &data),
+        #[cfg(windows)]
+        Command::UninstallService => lanward_agent::service::windows::uninstall(),
+        #[cfg(windows)]
+        Command::RunService { data } => lanward_agent::service::windows::run_as_service(data),
+        Command::Simulate { server, token, count, interval, workers, heavy, duration, first_index } => {
+            let opts = simulate::SimOptions {
+                server,
+                tokens: token,
+                count,
+                interval: interval.map(Duration::from_secs),
+                workers,
+                heavy,
+                change_rate: 0.02,
+                first_index,
+            };
+            eprintln!("{count} 台の模擬エージェントを登録しています…");
+            let agents = simulate::enroll_all(&opts, &|_| {})?;
+            eprintln!("登録完了。チェックインを開始します (Ctrl-C で停止)");
+            let report = simulate::run(&opts, agents, duration.map(Duration::from_secs), Arc::new(AtomicBool::new(false)));
+            println!(
+                "checkins {} errors {} bytes {} p50 {:.1} ms p99 {:.1} ms",
+                report.checkins,
+                report.errors,
+                report.bytes_sent,
+                report.percentile_ms(0.5),
+                report.percentile_ms(0.99)
+            );
+            Ok(())
+        }
+    }
+}

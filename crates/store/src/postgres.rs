@@ -1,0 +1,450 @@
+//! The PostgreSQL store, for installations beyond one bureau.
+//!
+//! A small pool of blocking clients; a client whose connection broke is
+//! dropped and replaced on next use, so the server recovers by itself when
+//! the database comes back. Errors while the database is away are
+//! [`StoreError::Unavailable`], which the server answers with 503.
+
+use crate::*;
+use crate::model::{initial_kind, judge_token};
+use ::postgres::{Client, Config, NoTls, Transaction};
+use std::sync::Mutex;
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/postgres/0001_init.sql"))];
+const POOL_SIZE: usize = 8;
+
+pub struct PgStore {
+    config: Config,
+    pool: Mutex<Vec<Client>>,
+    /// Serialises writers, as SQLite does: keeps the audit chain and
+    /// group commits simple and makes both backends behave alike.
+    write_lock: Mutex<()>,
+}
+
+fn err(e: ::postgres::Error) -> StoreError {
+    if let Some(db) = e.as_db_error() {
+        if db.code().code().starts_with("23") {
+            return StoreError::Conflict(db.message().to_string());
+        }
+    }
+    StoreError::Unavailable(e.to_string())
+}
+
+impl PgStore {
+    /// Connects and migrates. `schema`, when given, is created if missing and
+    /// used as the search path (tests use one schema each).
+    pub fn connect(url: &str, schema: Option<&str>) -> Result<Self> {
+        let mut config: Config = url.parse().map_err(|e| StoreError::Unavailable(format!("bad PostgreSQL URL: {e}")))?;
+        config.connect_timeout(std::time::Duration::from_secs(5));
+        if let Some(schema) = schema {
+            if !schema.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return Err(StoreError::Unavailable(format!("bad schema name {schema}")));
+            }
+            let mut c = config.connect(NoTls).map_err(err)?;
+            c.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).map_err(err)?;
+            config.options(&format!("-c search_path={schema}"));
+        }
+        let store = PgStore { config, pool: Mutex::new(Vec::new()), write_lock: Mutex::new(()) };
+        store.with_client(|c| migrate(c))?;
+        Ok(store)
+    }
+
+    fn with_client<T>(&self, f: impl FnOnce(&mut Client) -> Result<T>) -> Result<T> {
+        let pooled = self.pool.lock().map_err(|_| StoreError::Unavailable("pool poisoned".into()))?.pop();
+        let mut client = match pooled {
+            Some(c) if !c.is_closed() => c,
+            _ => self.config.connect(NoTls).map_err(err)?,
+        };
+        let out = f(&mut client);
+        if !client.is_closed() {
+            if let Ok(mut pool) = self.pool.lock() {
+                if pool.len() < POOL_SIZE {
+                    pool.push(client);
+                }
+            }
+        }
+        out
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&mut Transaction) -> Result<T>) -> Result<T> {
+        let _guard = self.write_lock.lock().map_err(|_| StoreError::Unavailable("write lock poisoned".into()))?;
+        self.with_client(|c| {
+            let mut tx = c.transaction().map_err(err)?;
+            let out = f(&mut tx)?;
+            tx.commit().map_err(err)?;
+            Ok(out)
+        })
+    }
+}
+
+fn migrate(c: &mut Client) -> Result<()> {
+    c.batch_execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at_ms BIGINT NOT NULL)")
+        .map_err(err)?;
+    let mut tx = c.transaction().map_err(err)?;
+    // Two servers starting at once must not both migrate.
+    tx.batch_execute("LOCK TABLE schema_migrations IN EXCLUSIVE MODE").map_err(err)?;
+    let current: i64 = tx.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[]).map_err(err)?.get(0);
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        tx.batch_execute(sql).map_err(|e| StoreError::Unavailable(format!("migration {version}: {e}")))?;
+        tx.execute("INSERT INTO schema_migrations VALUES ($1, $2)", &[version, &crate::sqlite::now_ms()]).map_err(err)?;
+        tracing::info!(version, "applied PostgreSQL migration");
+    }
+    tx.commit().map_err(err)
+}
+
+fn agent_row(r: &::postgres::Row) -> AgentRecord {
+    AgentRecord {
+        id: r.get(0),
+        public_key: r.get(1),
+        asset_id: r.get(2),
+        site: r.get(3),
+        hostname: r.get(4),
+        os_family: r.get(5),
+        enrolled_at_ms: r.get(6),
+        last_seen_ms: r.get(7),
+        revoked_at_ms: r.get(8),
+    }
+}
+
+fn user_row(r: &::postgres::Row) -> UserRecord {
+    UserRecord { id: r.get(0), username: r.get(1), display_name: r.get(2), password_hash: r.get(3), role: r.get(4) }
+}
+
+const ASSET_COLUMNS: &str = "a.id, a.hostname, a.kind, a.site, a.first_seen_ms, a.last_seen_ms, g.id, g.revoked_at_ms";
+
+fn asset_row(r: &::postgres::Row) -> AssetRecord {
+    AssetRecord {
+        id: r.get(0),
+        hostname: r.get(1),
+        kind: r.get(2),
+        site: r.get(3),
+        first_seen_ms: r.get(4),
+        last_seen_ms: r.get(5),
+        agent_id: r.get(6),
+        agent_revoked: r.get::<_, Option<i64>>(7).is_some(),
+        sections: Vec::new(),
+    }
+}
+
+fn load_sections(c: &mut Client, asset: &mut AssetRecord) -> Result<()> {
+    let rows = c
+        .query(
+            "SELECT name, hash, content, collected_at_ms, received_at_ms FROM inventory_sections WHERE asset_id = $1 ORDER BY name",
+            &[&asset.id],
+        )
+        .map_err(err)?;
+    for r in rows {
+        let blob: Vec<u8> = r.get(2);
+        asset.sections.push(StoredSection {
+            name: r.get(0),
+            hash: r.get(1),
+            json: decompress(&blob)?,
+            collected_at_ms: r.get(3),
+            received_at_ms: r.get(4),
+        });
+    }
+    Ok(())
+}
+
+impl Store for PgStore {
+    fn ping(&self) -> Result<()> {
+        self.with_client(|c| c.simple_query("SELECT 1").map(|_| ()).map_err(err))
+    }
+
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn create_enrollment_token(&self, t: &NewEnrollmentToken) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO enrollment_tokens (id, secret_hash, site, created_at_ms, expires_at_ms, max_uses, created_by) VALUES ($1,$2,$3,$4,$5,$6,$7)",
+                &[&t.id, &t.secret_hash, &t.site, &t.created_at_ms, &t.expires_at_ms, &(t.max_uses as i64), &t.created_by],
+            )
+            .map_err(err)?;
+            Ok(())
+        })
+    }
+
+    fn enrollment_tokens(&self) -> Result<Vec<EnrollmentTokenRecord>> {
+        self.with_client(|c| {
+            let rows = c
+                .query("SELECT id, site, created_at_ms, expires_at_ms, max_uses, uses, created_by FROM enrollment_tokens ORDER BY created_at_ms", &[])
+                .map_err(err)?;
+            Ok(rows
+                .iter()
+                .map(|r| EnrollmentTokenRecord {
+                    id: r.get(0),
+                    site: r.get(1),
+                    created_at_ms: r.get(2),
+                    expires_at_ms: r.get(3),
+                    max_uses: r.get::<_, i64>(4) as u32,
+                    uses: r.get::<_, i64>(5) as u32,
+                    created_by: r.get(6),
+                })
+                .collect())
+        })
+    }
+
+    fn enroll_agent(&self, req: &EnrollAgent) -> Result<EnrollOutcome> {
+        self.write(|tx| {
+            let row = tx
+                .query_opt(
+                    "SELECT secret_hash, site, expires_at_ms, max_uses, uses FROM enrollment_tokens WHERE id = $1 FOR UPDATE",
+                    &[&req.token_id],
+                )
+                .map_err(err)?;
+            let Some(row) = row else {
+                return Ok(EnrollOutcome::UnknownToken);
+            };
+            let (secret_hash, site): (String, String) = (row.get(0), row.get(1));
+            if let Some(refusal) = judge_token(&secret_hash, &req.secret_hash, row.get(2), row.get(3), row.get(4), req.now_ms) {
+                return Ok(refusal);
+            }
+            tx.execute("UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = $1", &[&req.token_id]).map_err(err)?;
+            let asset_id: i64 = tx
+                .query_one(
+                    "INSERT INTO assets (hostname, kind, site, first_seen_ms) VALUES ($1, $2, $3, $4) RETURNING id",
+                    &[&req.hostname, &initial_kind(&req.os_family), &site, &req.now_ms],
+                )
+                .map_err(err)?
+                .get(0);
+            tx.execute(
+                "INSERT INTO agents (id, public_key, asset_id, token_id, site, hostname, os_family, enrolled_at_ms) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+                &[&req.agent_id, &req.public_key, &asset_id, &req.token_id, &site, &req.hostname, &req.os_family, &req.now_ms],
+            )
+            .map_err(err)?;
+            Ok(EnrollOutcome::Enrolled { site, asset_id })
+        })
+    }
+
+    fn agents(&self) -> Result<Vec<AgentRecord>> {
+        self.with_client(|c| {
+            let rows = c
+                .query("SELECT id, public_key, asset_id, site, hostname, os_family, enrolled_at_ms, last_seen_ms, revoked_at_ms FROM agents ORDER BY enrolled_at_ms", &[])
+                .map_err(err)?;
+            Ok(rows.iter().map(agent_row).collect())
+        })
+    }
+
+    fn revoke_agent(&self, agent_id: &str, now_ms: i64) -> Result<bool> {
+        self.write(|tx| {
+            let n = tx
+                .execute("UPDATE agents SET revoked_at_ms = COALESCE(revoked_at_ms, $2) WHERE id = $1", &[&agent_id, &now_ms])
+                .map_err(err)?;
+            Ok(n > 0)
+        })
+    }
+
+    fn apply_checkins(&self, batch: &[CheckinWrite]) -> Result<Vec<CheckinOutcome>> {
+        self.write(|tx| {
+            let select_agent = tx.prepare("SELECT asset_id, revoked_at_ms FROM agents WHERE id = $1").map_err(err)?;
+            let upsert = tx
+                .prepare(
+                    "INSERT INTO inventory_sections (asset_id, name, hash, content, collected_at_ms, received_at_ms) VALUES ($1,$2,$3,$4,$5,$6)
+                     ON CONFLICT (asset_id, name) DO UPDATE SET hash = excluded.hash, content = excluded.content,
+                       collected_at_ms = excluded.collected_at_ms, received_at_ms = excluded.received_at_ms
+                     WHERE excluded.collected_at_ms >= inventory_sections.collected_at_ms",
+                )
+                .map_err(err)?;
+            let mut out = Vec::with_capacity(batch.len());
+            for w in batch {
+                let row = tx.query_opt(&select_agent, &[&w.agent_id]).map_err(err)?;
+                let asset_id: i64 = match row {
+                    Some(r) if r.get::<_, Option<i64>>(1).is_none() => r.get(0),
+                    _ => {
+                        out.push(CheckinOutcome::Refused);
+                        continue;
+                    }
+                };
+                for s in &w.sections {
+                    tx.execute(&upsert, &[&asset_id, &s.name, &s.hash, &compress(s.json.as_bytes()), &w.collected_at_ms, &w.received_at_ms])
+                        .map_err(err)?;
+                }
+                if let (Some(hostname), Some(kind)) = (&w.hostname, &w.kind) {
+                    tx.execute("UPDATE assets SET hostname = $2, kind = $3 WHERE id = $1", &[&asset_id, hostname, kind]).map_err(err)?;
+                    tx.execute("UPDATE agents SET hostname = $2 WHERE id = $1", &[&w.agent_id, hostname]).map_err(err)?;
+                }
+                tx.execute("UPDATE assets SET last_seen_ms = GREATEST(COALESCE(last_seen_ms, 0), $2) WHERE id = $1", &[&asset_id, &w.received_at_ms])
+                    .map_err(err)?;
+                tx.execute("UPDATE agents SET last_seen_ms = GREATEST(COALESCE(last_seen_ms, 0), $2) WHERE id = $1", &[&w.agent_id, &w.received_at_ms])
+                    .map_err(err)?;
+                for g in &w.gaps {
+                    tx.execute(
+                        "INSERT INTO queue_gaps (agent_id, received_at_ms, dropped_items, dropped_bytes, first_dropped_at_ms, last_dropped_at_ms) VALUES ($1,$2,$3,$4,$5,$6)",
+                        &[&w.agent_id, &w.received_at_ms, &(g.dropped_items as i64), &(g.dropped_bytes as i64), &g.first_dropped_at_ms, &g.last_dropped_at_ms],
+                    )
+                    .map_err(err)?;
+                }
+                out.push(CheckinOutcome::Stored);
+            }
+            Ok(out)
+        })
+    }
+
+    fn touch_agents(&self, seen: &[(String, i64)]) -> Result<()> {
+        self.write(|tx| {
+            for (agent_id, at) in seen {
+                tx.execute("UPDATE agents SET last_seen_ms = GREATEST(COALESCE(last_seen_ms, 0), $2) WHERE id = $1 AND revoked_at_ms IS NULL", &[agent_id, at])
+                    .map_err(err)?;
+                tx.execute(
+                    "UPDATE assets SET last_seen_ms = GREATEST(COALESCE(last_seen_ms, 0), $2) WHERE id = (SELECT asset_id FROM agents WHERE id = $1 AND revoked_at_ms IS NULL)",
+                    &[agent_id, at],
+                )
+                .map_err(err)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn section_hashes(&self) -> Result<Vec<(String, String, String)>> {
+        self.with_client(|c| {
+            let rows = c
+                .query("SELECT g.id, s.name, s.hash FROM inventory_sections s JOIN agents g ON g.asset_id = s.asset_id WHERE g.revoked_at_ms IS NULL", &[])
+                .map_err(err)?;
+            Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+        })
+    }
+
+    fn list_assets(&self, q: &AssetQuery) -> Result<(Vec<AssetRecord>, u64)> {
+        self.with_client(|c| {
+            let like = q.hostname_contains.as_ref().map(|h| format!("%{}%", h.replace('%', "\\%").replace('_', "\\_")));
+            let filter = "FROM assets a LEFT JOIN agents g ON g.asset_id = a.id WHERE ($1::TEXT IS NULL OR a.site = $1) AND ($2::TEXT IS NULL OR a.hostname LIKE $2)";
+            let total: i64 = c.query_one(&format!("SELECT COUNT(*) {filter}"), &[&q.site, &like]).map_err(err)?.get(0);
+            let rows = c
+                .query(
+                    &format!("SELECT {ASSET_COLUMNS} {filter} ORDER BY a.id LIMIT $3 OFFSET $4"),
+                    &[&q.site, &like, &(q.limit as i64), &(q.offset as i64)],
+                )
+                .map_err(err)?;
+            let mut assets: Vec<AssetRecord> = rows.iter().map(asset_row).collect();
+            if q.with_sections {
+                for a in &mut assets {
+                    load_sections(c, a)?;
+                }
+            }
+            Ok((assets, total as u64))
+        })
+    }
+
+    fn get_asset(&self, id: i64) -> Result<Option<AssetRecord>> {
+        self.with_client(|c| {
+            let row = c
+                .query_opt(&format!("SELECT {ASSET_COLUMNS} FROM assets a LEFT JOIN agents g ON g.asset_id = a.id WHERE a.id = $1"), &[&id])
+                .map_err(err)?;
+            match row {
+                Some(r) => {
+                    let mut a = asset_row(&r);
+                    load_sections(c, &mut a)?;
+                    Ok(Some(a))
+                }
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn queue_gaps(&self, agent_id: &str) -> Result<Vec<GapRecord>> {
+        self.with_client(|c| {
+            let rows = c
+                .query(
+                    "SELECT agent_id, received_at_ms, dropped_items, dropped_bytes, first_dropped_at_ms, last_dropped_at_ms FROM queue_gaps WHERE agent_id = $1 ORDER BY id",
+                    &[&agent_id],
+                )
+                .map_err(err)?;
+            Ok(rows
+                .iter()
+                .map(|r| GapRecord {
+                    agent_id: r.get(0),
+                    received_at_ms: r.get(1),
+                    dropped_items: r.get::<_, i64>(2) as u64,
+                    dropped_bytes: r.get::<_, i64>(3) as u64,
+                    first_dropped_at_ms: r.get(4),
+                    last_dropped_at_ms: r.get(5),
+                })
+                .collect())
+        })
+    }
+
+    fn create_user(&self, u: &NewUser) -> Result<i64> {
+        self.write(|tx| {
+            Ok(tx
+                .query_one(
+                    "INSERT INTO users (username, display_name, password_hash, role, created_at_ms) VALUES ($1,$2,$3,$4,$5) RETURNING id",
+                    &[&u.username, &u.display_name, &u.password_hash, &u.role, &u.created_at_ms],
+                )
+                .map_err(err)?
+                .get(0))
+        })
+    }
+
+    fn user_by_name(&self, username: &str) -> Result<Option<UserRecord>> {
+        self.with_client(|c| {
+            Ok(c.query_opt("SELECT id, username, display_name, password_hash, role FROM users WHERE username = $1", &[&username])
+                .map_err(err)?
+                .map(|r| user_row(&r)))
+        })
+    }
+
+    fn create_api_token(&self, t: &NewApiToken) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO api_tokens (token_hash, user_id, name, created_at_ms) VALUES ($1,$2,$3,$4)",
+                &[&t.token_hash, &t.user_id, &t.name, &t.created_at_ms],
+            )
+            .map_err(err)?;
+            Ok(())
+        })
+    }
+
+    fn api_token_user(&self, token_hash: &str) -> Result<Option<UserRecord>> {
+        self.with_client(|c| {
+            Ok(c.query_opt(
+                "SELECT u.id, u.username, u.display_name, u.password_hash, u.role FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
+                &[&token_hash],
+            )
+            .map_err(err)?
+            .map(|r| user_row(&r)))
+        })
+    }
+
+    fn append_audit(&self, e: &NewAuditEntry) -> Result<AuditEntry> {
+        self.write(|tx| {
+            // The table lock orders appends across server nodes too.
+            tx.batch_execute("LOCK TABLE audit_log IN EXCLUSIVE MODE").map_err(err)?;
+            let last = tx.query_opt("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", &[]).map_err(err)?;
+            let (seq, prev_hash) = last.map(|r| (r.get::<_, i64>(0) + 1, r.get::<_, String>(1))).unwrap_or((1, String::new()));
+            let at_ms = crate::sqlite::now_ms();
+            let hash = audit_hash(&prev_hash, e, at_ms, seq);
+            tx.execute(
+                "INSERT INTO audit_log (seq, at_ms, actor, action, target, detail, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+                &[&seq, &at_ms, &e.actor, &e.action, &e.target, &e.detail, &prev_hash, &hash],
+            )
+            .map_err(err)?;
+            Ok(AuditEntry { seq, at_ms, actor: e.actor.clone(), action: e.action.clone(), target: e.target.clone(), detail: e.detail.clone(), prev_hash, hash })
+        })
+    }
+
+    fn audit_entries(&self, limit: u32) -> Result<Vec<AuditEntry>> {
+        self.with_client(|c| {
+            let rows = c
+                .query(
+                    "SELECT seq, at_ms, actor, action, target, detail, prev_hash, hash FROM (SELECT * FROM audit_log ORDER BY seq DESC LIMIT $1) t ORDER BY seq",
+                    &[&(limit as i64)],
+                )
+                .map_err(err)?;
+            Ok(rows
+                .iter()
+                .map(|r| AuditEntry {
+                    seq: r.get(0),
+                    at_ms: r.get(1),
+                    actor: r.get(2),
+                    action: r.get(3),
+                    target: r.get(4),
+                    detail: r.get(5),
+                    prev_hash: r.get(6),
+                    hash: r.get(7),
+                })
+                .collect())
+        })
+    }
+}
