@@ -146,6 +146,22 @@ pub fn is_loopback_http(url: &str) -> bool {
     host == "localhost" || host.parse::<std::net::IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
 }
 
+/// Milliseconds since the epoch, strictly increasing within this process:
+/// the server takes a timestamp that does not increase as a replay.
+fn monotonic_ms() -> i64 {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = crate::now_ms();
+    let mut prev = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(prev + 1);
+        match LAST.compare_exchange_weak(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(p) => prev = p,
+        }
+    }
+}
+
 impl ServerClient {
     /// For enrolment: HTTPS pinned to `ca_pem`, or plain HTTP on loopback.
     pub fn unauthenticated(server_url: &str, ca_pem: Option<&str>) -> Result<Self> {
@@ -163,6 +179,10 @@ impl ServerClient {
         Ok(c)
     }
 
+    pub fn signer(&self) -> Option<&(String, Arc<SigningKey>)> {
+        self.signer.as_ref()
+    }
+
     pub fn with_signer(mut self, agent_id: String, key: Arc<SigningKey>) -> Self {
         self.signer = Some((agent_id, key));
         self
@@ -170,7 +190,7 @@ impl ServerClient {
 
     /// Headers that prove the request comes from this agent.
     pub fn sign(agent_id: &str, key: &SigningKey, method: &str, path: &str, body: &[u8]) -> [(&'static str, String); 4] {
-        let ts = crate::now_ms() / 1000;
+        let ts = monotonic_ms();
         let nonce = hex::encode(rand::random::<[u8; 12]>());
         let sig = key.sign(&signing_payload(method, path, ts, &nonce, body));
         [

@@ -158,6 +158,7 @@ fn real_main() -> Result<()> {
                 heavy,
                 change_rate: 0.02,
                 first_index,
+                identity_file: None,
             };
             eprintln!("{count} 台の模擬エージェントを登録しています…");
             let agents = simulate::enroll_all(&opts, &|_| {})?;

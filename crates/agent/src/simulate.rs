@@ -30,7 +30,13 @@ pub struct SimOptions {
     pub change_rate: f64,
     /// First machine number (SUIDO-PC-NNNN), to run several simulators.
     pub first_index: usize,
+    /// Where simulated agents keep their identities between runs, so a
+    /// restarted demo does not enrol the same PCs twice.
+    pub identity_file: Option<std::path::PathBuf>,
 }
+
+/// machine index → (agent id, hex key seed)
+type SavedIdentities = std::collections::BTreeMap<usize, (String, String)>;
 
 pub struct SimAgent {
     pub machine: Arc<FakeMachine>,
@@ -68,6 +74,10 @@ pub fn enroll_all(opts: &SimOptions, progress: &(dyn Fn(u64) + Sync)) -> Result<
     let parsed = lanward_proto::token::EnrollmentToken::parse(&opts.tokens[0]).map_err(|e| anyhow::anyhow!("{e}"))?;
     let ca_pem = if opts.server.starts_with("https://") { Some(client::fetch_pinned_ca(&opts.server, &parsed.ca_fingerprint)?) } else { None };
     let base = ServerClient::unauthenticated(&opts.server, ca_pem.as_deref())?;
+    let saved: SavedIdentities = match &opts.identity_file {
+        Some(path) => std::fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default(),
+        None => SavedIdentities::new(),
+    };
     let next = AtomicU64::new(0);
     let results: Mutex<Vec<(usize, Result<SimAgent>)>> = Mutex::new(Vec::with_capacity(opts.count));
     std::thread::scope(|s| {
@@ -77,7 +87,7 @@ pub fn enroll_all(opts: &SimOptions, progress: &(dyn Fn(u64) + Sync)) -> Result<
                 if i >= opts.count {
                     break;
                 }
-                let r = enroll_one(opts, &base, i);
+                let r = enroll_one(opts, &base, i, saved.get(&(opts.first_index + i)));
                 progress(1);
                 if let Ok(mut v) = results.lock() {
                     v.push((i, r));
@@ -87,14 +97,31 @@ pub fn enroll_all(opts: &SimOptions, progress: &(dyn Fn(u64) + Sync)) -> Result<
     });
     let mut results = results.into_inner().map_err(|_| anyhow::anyhow!("enrolment worker panicked"))?;
     results.sort_by_key(|(i, _)| *i);
-    results.into_iter().map(|(_, r)| r).collect()
+    let agents: Vec<SimAgent> = results.into_iter().map(|(_, r)| r).collect::<Result<_>>()?;
+    if let Some(path) = &opts.identity_file {
+        let mut all = saved;
+        for a in &agents {
+            if let Some((id, key)) = &a.core.client.signer() {
+                all.insert(a.machine.index, (id.clone(), hex::encode(key.to_bytes())));
+            }
+        }
+        crate::spool::write_atomic(path, &serde_json::to_vec(&all)?)?;
+    }
+    Ok(agents)
 }
 
-fn enroll_one(opts: &SimOptions, base: &ServerClient, i: usize) -> Result<SimAgent> {
+fn enroll_one(opts: &SimOptions, base: &ServerClient, i: usize, saved: Option<&(String, String)>) -> Result<SimAgent> {
     let index = opts.first_index + i;
     let site = site_index(index % 680, 680.min(opts.first_index + opts.count).max(1));
     let token = &opts.tokens[if opts.tokens.len() == 1 { 0 } else { site % opts.tokens.len() }];
     let machine = Arc::new(FakeMachine::new(index, site, opts.heavy));
+    let restored = saved.and_then(|(id, seed)| {
+        let seed = <[u8; 32]>::try_from(hex::decode(seed).ok()?).ok()?;
+        Some((id.clone(), ed25519_dalek::SigningKey::from_bytes(&seed)))
+    });
+    if let Some((agent_id, key)) = restored {
+        return Ok(SimAgent { core: sim_core(base.clone().with_signer(agent_id, Arc::new(key)), &machine), machine });
+    }
     let key = crate::identity::generate_key();
     let req = lanward_proto::EnrollRequest {
         token: token.clone(),
@@ -105,16 +132,19 @@ fn enroll_one(opts: &SimOptions, base: &ServerClient, i: usize) -> Result<SimAge
     };
     let resp: lanward_proto::EnrollResponse =
         base.post_json("/api/v1/enroll", &req).map_err(|e| anyhow::anyhow!("{}: 登録に失敗しました: {e}", machine.hostname))?;
-    let core = AgentCore {
-        client: base.clone().with_signer(resp.agent_id, Arc::new(key)),
+    Ok(SimAgent { core: sim_core(base.clone().with_signer(resp.agent_id, Arc::new(key)), &machine), machine })
+}
+
+fn sim_core(client: ServerClient, machine: &Arc<FakeMachine>) -> AgentCore {
+    AgentCore {
+        client,
         collectors: machine.collectors(),
         config: CollectConfig::default(),
         spool: Box::new(MemorySpool::new(crate::spool::DEFAULT_CAP_BYTES)),
         state: AgentState::default(),
         state_path: None,
         stats: Stats::default(),
-    };
-    Ok(SimAgent { machine, core })
+    }
 }
 
 /// Runs the agents until `stop` is set or `duration` has passed. Each agent

@@ -1,1 +1,267 @@
-fn main(){}
+//! `lanward`: the server (`serve`), the demo (`demo`) and the
+//! administrator's commands, which talk to a running server's API.
+
+mod api_client;
+mod demo;
+mod table;
+
+use anyhow::{Context, Result};
+use api_client::{parse_duration, ApiClient};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::json;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "lanward", version, about = "lanward: LAN の資産・運用管理サーバー")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Remote {
+    /// Server URL, e.g. https://lanward.example:8443
+    #[arg(long, env = "LANWARD_SERVER", global = true)]
+    server: Option<String>,
+    /// File holding the API token (or set LANWARD_TOKEN)
+    #[arg(long, global = true)]
+    token_file: Option<PathBuf>,
+    /// CA certificate to trust for https (the server's DATA/ca.pem)
+    #[arg(long, env = "LANWARD_CA_FILE", global = true)]
+    ca_file: Option<PathBuf>,
+}
+
+impl Remote {
+    fn client(&self) -> Result<ApiClient> {
+        let server = self.server.clone().context("--server か LANWARD_SERVER でサーバーを指定してください")?;
+        let token = match (&self.token_file, std::env::var("LANWARD_TOKEN")) {
+            (Some(f), _) => std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?,
+            (None, Ok(t)) => t,
+            (None, Err(_)) => anyhow::bail!("--token-file か LANWARD_TOKEN で API トークンを指定してください"),
+        };
+        ApiClient::new(&server, &token, self.ca_file.as_deref())
+    }
+}
+
+#[derive(Copy, Clone, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// サーバーを起動する (start the server)
+    Serve(ServeArgs),
+    /// デモ: サーバー、このマシンのエージェント、模擬 PC を起動する
+    Demo {
+        #[arg(long, default_value = "./lanward-demo")]
+        data: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Number of simulated bureau PCs.
+        #[arg(long, default_value_t = 50)]
+        agents: usize,
+    },
+    /// 登録トークン (enrolment tokens)
+    Token {
+        #[command(subcommand)]
+        cmd: TokenCmd,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// エージェント (agents)
+    Agent {
+        #[command(subcommand)]
+        cmd: AgentCmd,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// 資産 (assets)
+    Assets {
+        #[command(subcommand)]
+        cmd: AssetsCmd,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// 監査ログ (audit log)
+    Audit {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[arg(long)]
+    data: PathBuf,
+    #[arg(long, default_value = "0.0.0.0:8443")]
+    listen: SocketAddr,
+    /// postgres://user@host/db (default: SQLite in DATA/lanward.db)
+    #[arg(long, env = "LANWARD_DATABASE")]
+    database: Option<String>,
+    /// Serve plain HTTP (only allowed on a loopback address).
+    #[arg(long)]
+    insecure_http: bool,
+    /// Extra DNS name or IP address for the server certificate (repeatable).
+    #[arg(long = "tls-name")]
+    tls_names: Vec<String>,
+    #[arg(long, default_value_t = 300)]
+    checkin_interval: u64,
+    #[arg(long, default_value_t = 3600)]
+    inventory_interval: u64,
+    #[arg(long, default_value_t = 30)]
+    splay: u64,
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// 拠点の登録トークンを作る (prints the token)
+    Create {
+        #[arg(long)]
+        site: String,
+        /// e.g. 7d, 12h
+        #[arg(long, default_value = "7d")]
+        expires: String,
+        #[arg(long, default_value_t = 1000)]
+        max_uses: u32,
+    },
+    List,
+}
+
+#[derive(Subcommand)]
+enum AgentCmd {
+    List,
+    /// エージェントを失効させる
+    Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+enum AssetsCmd {
+    List {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        #[arg(long)]
+        site: Option<String>,
+        #[arg(long)]
+        hostname: Option<String>,
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
+    },
+    Show { id: i64 },
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("LANWARD_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = real_main() {
+        eprintln!("エラー: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    async {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+            tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = ctrl_c.await;
+        }
+        tracing::info!("shutting down");
+    }
+}
+
+fn real_main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Serve(a) => {
+            let mut config = lanward_server::ServerConfig::new(a.data, a.listen);
+            config.database_url = a.database;
+            config.insecure_http = a.insecure_http;
+            config.tls_names = a.tls_names;
+            config.checkin_interval_secs = a.checkin_interval;
+            config.inventory_interval_secs = a.inventory_interval;
+            config.splay_secs = a.splay;
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(lanward_server::serve(config, shutdown_signal()))
+        }
+        Command::Demo { data, listen, agents } => demo::run(data, listen, agents),
+        Command::Token { cmd, remote } => {
+            let c = remote.client()?;
+            match cmd {
+                TokenCmd::Create { site, expires, max_uses } => {
+                    let secs = parse_duration(&expires)?;
+                    let r = c.post("/api/v1/enrollment-tokens", &json!({"site": site, "expires_in_secs": secs, "max_uses": max_uses}))?;
+                    println!("{}", r["token"].as_str().unwrap_or_default());
+                    eprintln!("拠点 {} / 有効期限 {} / 最大 {} 台", r["site"].as_str().unwrap_or(""), r["expires_at"].as_str().unwrap_or(""), max_uses);
+                }
+                TokenCmd::List => {
+                    let r = c.get("/api/v1/enrollment-tokens")?;
+                    table::print_tokens(&r);
+                }
+            }
+            Ok(())
+        }
+        Command::Agent { cmd, remote } => {
+            let c = remote.client()?;
+            match cmd {
+                AgentCmd::List => table::print_agents(&c.get("/api/v1/agents")?),
+                AgentCmd::Revoke { id } => {
+                    let r = c.post(&format!("/api/v1/agents/{id}/revoke"), &json!({}))?;
+                    println!("失効しました: {} ({})", id, r["revoked_at"].as_str().unwrap_or(""));
+                }
+            }
+            Ok(())
+        }
+        Command::Assets { cmd, remote } => {
+            let c = remote.client()?;
+            match cmd {
+                AssetsCmd::List { format, site, hostname, limit } => {
+                    let mut all = Vec::new();
+                    let mut offset = 0u64;
+                    loop {
+                        let mut path = format!("/api/v1/assets?limit={}&offset={offset}", limit.min(1000));
+                        if let Some(s) = &site {
+                            path.push_str(&format!("&site={}", table::urlencode(s)));
+                        }
+                        if let Some(h) = &hostname {
+                            path.push_str(&format!("&hostname={}", table::urlencode(h)));
+                        }
+                        let page = c.get(&path)?;
+                        all.extend(page["assets"].as_array().cloned().unwrap_or_default());
+                        match page["next_offset"].as_u64() {
+                            Some(n) if (all.len() as u32) < limit => offset = n,
+                            _ => break,
+                        }
+                    }
+                    match format {
+                        Format::Json => println!("{}", serde_json::to_string_pretty(&all)?),
+                        Format::Table => table::print_assets(&all),
+                    }
+                }
+                AssetsCmd::Show { id } => println!("{}", serde_json::to_string_pretty(&c.get(&format!("/api/v1/assets/{id}"))?)?),
+            }
+            Ok(())
+        }
+        Command::Audit { limit, remote } => {
+            let r = remote.client()?.get(&format!("/api/v1/audit?limit={limit}"))?;
+            table::print_audit(&r);
+            Ok(())
+        }
+    }
+}

@@ -3,7 +3,9 @@
 //! Every agent request after enrolment carries four headers. The signature
 //! is Ed25519 over [`signing_payload`]: method, path, timestamp, nonce and
 //! the SHA-256 of the body, so neither the body nor the target can be
-//! swapped, and the server rejects stale timestamps and reused nonces.
+//! swapped. The timestamp is in milliseconds and strictly increases per
+//! agent: the server refuses one that is not newer than the last it
+//! accepted from that agent (no replay) or too far from its own clock.
 //! Signing (not mutual TLS) keeps authentication identical over HTTPS and
 //! the loopback-only plain HTTP used by the demo; ARCHITECTURE.md explains.
 

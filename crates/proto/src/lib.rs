@@ -81,6 +81,9 @@ pub struct QueueGap {
 pub struct ApiError {
     /// Stable machine-readable code, e.g. `token_expired`.
     pub code: String,
-    /// Human-readable message, Japanese by default.
+    /// Human-readable message, in Japanese.
     pub message: String,
+    /// The same message in English.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_en: Option<String>,
 }

@@ -1,0 +1,97 @@
+//! The lanward server.
+//!
+//! - [`tls`]: the CA and server certificate generated in the data directory.
+//! - [`state`]: shared state: the store, the agent cache, the ingest queue.
+//! - [`ingest`]: the writer thread that commits check-ins in batches.
+//! - [`auth`]: agent request signatures and administrators' bearer tokens.
+//! - [`api`]: HTTP routes (agent API, admin API, OpenAPI document).
+//! - [`bootstrap`]: the first administrator and API token, with random secrets.
+//!
+//! The server reaches storage only through `lanward_store::Store`.
+
+pub mod api;
+pub mod auth;
+pub mod bootstrap;
+pub mod error;
+pub mod ingest;
+pub mod state;
+pub mod tls;
+
+use anyhow::{bail, Context, Result};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// `postgres://...`; `None` uses `DATA/lanward.db` (SQLite).
+    pub database_url: Option<String>,
+    /// Serve plain HTTP. Refused unless `listen` is a loopback address.
+    pub insecure_http: bool,
+    /// Extra names and addresses for the server certificate.
+    pub tls_names: Vec<String>,
+    pub checkin_interval_secs: u64,
+    pub inventory_interval_secs: u64,
+    /// Random seconds added to each agent's next check-in, so that agents
+    /// started together spread out.
+    pub splay_secs: u64,
+}
+
+impl ServerConfig {
+    pub fn new(data_dir: PathBuf, listen: SocketAddr) -> Self {
+        ServerConfig {
+            data_dir,
+            listen,
+            database_url: None,
+            insecure_http: false,
+            tls_names: Vec::new(),
+            checkin_interval_secs: 300,
+            inventory_interval_secs: 3600,
+            splay_secs: 30,
+        }
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| self.data_dir.join("lanward.db").display().to_string())
+    }
+}
+
+/// Opens storage, prepares TLS and the first administrator, then serves
+/// until `shutdown` resolves.
+pub async fn serve(config: ServerConfig, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
+    if config.insecure_http && !config.listen.ip().is_loopback() {
+        bail!(
+            "平文 HTTP はループバックアドレスでのみ使用できます ({} is not loopback; drop --insecure-http to serve HTTPS)",
+            config.listen
+        );
+    }
+    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    let url = config.database_url();
+    let store = tokio::task::spawn_blocking(move || lanward_store::open(&url))
+        .await?
+        .map_err(|e| anyhow::anyhow!("データベースを開けません: {e}"))?;
+    let tls = tls::ensure(&config.data_dir, &config.tls_names)?;
+    bootstrap::ensure_admin(&*store, &config.data_dir)?;
+    let state = state::AppState::load(store, config.clone(), tls.ca_fingerprint.clone(), tls.ca_pem.clone())?;
+    state::spawn_background(&state);
+    let app = api::router(state.clone());
+
+    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
+    let local = listener.local_addr()?;
+    let scheme = if config.insecure_http { "http" } else { "https" };
+    // Tests and scripts read the actual address here (the port may be 0).
+    std::fs::write(config.data_dir.join("server.url"), format!("{scheme}://{local}\n"))?;
+    tracing::info!(%local, scheme, backend = state.store.backend(), "lanward server listening");
+
+    if config.insecure_http {
+        axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    } else {
+        api::serve_tls(listener, tls.server_config, app, shutdown).await?;
+    }
+    state.flush_last_seen().await;
+    Ok(())
+}
+
+pub type SharedState = Arc<state::AppState>;

@@ -79,6 +79,11 @@ pub trait Store: Send + Sync + 'static {
 
 pub type DynStore = Arc<dyn Store>;
 
+/// Milliseconds since the Unix epoch: the one clock of stored timestamps.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
 /// Opens the store a URL names: `postgres://...` or a SQLite file path
 /// (optionally `sqlite:PATH`).
 pub fn open(url: &str) -> Result<DynStore> {

@@ -86,7 +86,7 @@ fn migrate(c: &mut Client) -> Result<()> {
     let current: i64 = tx.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[]).map_err(err)?.get(0);
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
         tx.batch_execute(sql).map_err(|e| StoreError::Unavailable(format!("migration {version}: {e}")))?;
-        tx.execute("INSERT INTO schema_migrations VALUES ($1, $2)", &[version, &crate::sqlite::now_ms()]).map_err(err)?;
+        tx.execute("INSERT INTO schema_migrations VALUES ($1, $2)", &[version, &crate::now_ms()]).map_err(err)?;
         tracing::info!(version, "applied PostgreSQL migration");
     }
     tx.commit().map_err(err)
@@ -413,7 +413,7 @@ impl Store for PgStore {
             tx.batch_execute("LOCK TABLE audit_log IN EXCLUSIVE MODE").map_err(err)?;
             let last = tx.query_opt("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", &[]).map_err(err)?;
             let (seq, prev_hash) = last.map(|r| (r.get::<_, i64>(0) + 1, r.get::<_, String>(1))).unwrap_or((1, String::new()));
-            let at_ms = crate::sqlite::now_ms();
+            let at_ms = crate::now_ms();
             let hash = audit_hash(&prev_hash, e, at_ms, seq);
             tx.execute(
                 "INSERT INTO audit_log (seq, at_ms, actor, action, target, detail, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",

@@ -1,0 +1,114 @@
+//! `lanward demo`: the whole system on this machine with the embedded
+//! store — the server on loopback HTTP, a real agent for this machine, and
+//! simulated bureau PCs spread over the ten sites.
+
+use crate::api_client::ApiClient;
+use anyhow::{bail, Context, Result};
+use lanward_agent::collect::fake::SITES;
+use lanward_agent::{client, collect, identity, runner, simulate};
+use serde_json::json;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub fn run(data: PathBuf, listen: SocketAddr, agents: usize) -> Result<()> {
+    if !listen.ip().is_loopback() {
+        bail!("デモはループバックアドレスでのみ起動します ({listen})");
+    }
+    let rt = tokio::runtime::Runtime::new()?;
+    let mut config = lanward_server::ServerConfig::new(data.clone(), listen);
+    config.insecure_http = true;
+    // Short intervals, so that changes show up while someone watches.
+    config.checkin_interval_secs = 60;
+    config.inventory_interval_secs = 600;
+    config.splay_secs = 10;
+    let server = rt.spawn(lanward_server::serve(config, crate::shutdown_signal()));
+
+    let base = format!("http://{listen}");
+    let http = ureq::AgentBuilder::new().timeout(Duration::from_secs(2)).build();
+    let mut ready = false;
+    for _ in 0..300 {
+        if server.is_finished() {
+            break;
+        }
+        if http.get(&format!("{base}/api/v1/health")).call().is_ok() {
+            ready = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if !ready {
+        return match rt.block_on(server) {
+            Ok(Err(e)) => Err(e),
+            _ => bail!("サーバーが起動しませんでした ({base})"),
+        };
+    }
+
+    let token_file = data.join(lanward_server::bootstrap::ADMIN_TOKEN_FILE);
+    let token = std::fs::read_to_string(&token_file).with_context(|| format!("cannot read {}", token_file.display()))?;
+    let password = std::fs::read_to_string(data.join(lanward_server::bootstrap::ADMIN_PASSWORD_FILE)).unwrap_or_default();
+    let api = ApiClient::new(&base, &token, None)?;
+    let mut site_tokens = Vec::new();
+    for (code, _, _) in SITES {
+        let r = api.post("/api/v1/enrollment-tokens", &json!({"site": code, "expires_in_secs": 86_400, "max_uses": 100_000}))?;
+        site_tokens.push(r["token"].as_str().context("server returned no token")?.to_string());
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    // A real agent for this machine, with the real collectors.
+    let agent_dir = data.join("agent-local");
+    if !agent_dir.join("enrolment.json").exists() {
+        let id = client::enroll(&base, &site_tokens[0], &collect::os::hostname(), "linux", identity::generate_key())?;
+        id.save(&agent_dir)?;
+    }
+    let mut opts = runner::RunOptions::new(agent_dir);
+    opts.max_splay_secs = 0;
+    let s = stop.clone();
+    let local_agent = std::thread::spawn(move || {
+        if let Err(e) = runner::run(opts, s) {
+            tracing::error!(error = %e, "local agent stopped");
+        }
+    });
+
+    let sim = simulate::SimOptions {
+        server: base.clone(),
+        tokens: site_tokens,
+        count: agents,
+        interval: Some(Duration::from_secs(60)),
+        workers: 4,
+        heavy: false,
+        change_rate: 0.05,
+        first_index: 0,
+        identity_file: Some(data.join("simulated-agents.json")),
+    };
+    let bar = indicatif::ProgressBar::new(agents as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("模擬 PC を登録中 {bar:40} {pos}/{len}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let sims = simulate::enroll_all(&sim, &|n| bar.inc(n))?;
+    bar.finish_and_clear();
+
+    println!("lanward デモを起動しました (Ctrl-C で停止)");
+    println!("  サーバー        {base}");
+    println!("  管理者          admin / {}   ({})", password.trim(), data.join("admin-password").display());
+    println!("  API トークン    {}", token_file.display());
+    println!("  エージェント    このマシン 1 台 + 模擬 PC {agents} 台 (10 拠点)");
+    println!();
+    println!("  export LANWARD_SERVER={base}");
+    println!("  export LANWARD_TOKEN=$(cat {})", token_file.display());
+    println!("  lanward assets list");
+    println!("  curl -H \"Authorization: Bearer $LANWARD_TOKEN\" {base}/api/v1/assets");
+
+    let s = stop.clone();
+    let sim_thread = std::thread::spawn(move || simulate::run(&sim, sims, None, s));
+    let result = rt.block_on(server);
+    stop.store(true, Ordering::Relaxed);
+    let _ = local_agent.join();
+    let _ = sim_thread.join();
+    match result {
+        Ok(r) => r,
+        Err(e) => bail!("server task failed: {e}"),
+    }
+}

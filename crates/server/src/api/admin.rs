@@ -1,0 +1,180 @@
+//! The administrators' API: assets, enrolment tokens, agents, audit.
+
+use super::view::asset_view;
+use crate::auth::AdminUser;
+use crate::error::{ApiResult, AppError};
+use crate::SharedState;
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use lanward_proto::token::EnrollmentToken;
+use lanward_store::{AssetQuery, NewAuditEntry, NewEnrollmentToken};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+async fn audit(state: &SharedState, user: &AdminUser, action: &str, target: String, detail: String) -> ApiResult<()> {
+    let store = state.store.clone();
+    let entry = NewAuditEntry { actor: format!("user:{}", user.0.username), action: action.into(), target, detail };
+    tokio::task::spawn_blocking(move || store.append_audit(&entry)).await??;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+pub struct AssetParams {
+    site: Option<String>,
+    hostname: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u64>,
+    /// `summary` leaves out hardware and software details.
+    view: Option<String>,
+}
+
+pub async fn list_assets(State(state): State<SharedState>, _user: AdminUser, Query(p): Query<AssetParams>) -> ApiResult<Json<Value>> {
+    let full = p.view.as_deref() != Some("summary");
+    let q = AssetQuery {
+        site: p.site,
+        hostname_contains: p.hostname,
+        limit: p.limit.unwrap_or(100).clamp(1, 1000),
+        offset: p.offset.unwrap_or(0),
+        with_sections: full,
+    };
+    let (limit, offset) = (q.limit, q.offset);
+    let store = state.store.clone();
+    let (assets, total) = tokio::task::spawn_blocking(move || store.list_assets(&q)).await??;
+    let count = assets.len() as u64;
+    let items: Vec<Value> = assets.iter().map(|a| asset_view(a, full)).collect();
+    Ok(Json(json!({
+        "assets": items,
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "next_offset": if offset + count < total { Some(offset + count) } else { None },
+    })))
+}
+
+pub async fn get_asset(State(state): State<SharedState>, _user: AdminUser, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let id: i64 = id.parse().map_err(|_| AppError::bad_request("id_invalid", format!("資産 ID {id} は数値ではありません"), format!("asset id {id} is not a number")))?;
+    let store = state.store.clone();
+    let asset = tokio::task::spawn_blocking(move || store.get_asset(id)).await??;
+    asset.map(|a| Json(asset_view(&a, true))).ok_or_else(|| AppError::not_found(&format!("asset {id}")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    site: String,
+    expires_in_secs: u64,
+    #[serde(default = "default_max_uses")]
+    max_uses: u32,
+}
+
+fn default_max_uses() -> u32 {
+    1000
+}
+
+pub async fn create_token(State(state): State<SharedState>, user: AdminUser, body: Json<CreateToken>) -> ApiResult<Json<Value>> {
+    user.require_role(&["administrator"])?;
+    let site = body.site.trim().to_string();
+    if site.is_empty() || site.len() > 64 {
+        return Err(AppError::bad_request("site_invalid", "site は 1〜64 文字で指定してください", "site must be 1 to 64 characters"));
+    }
+    if body.expires_in_secs == 0 || body.expires_in_secs > 366 * 86_400 {
+        return Err(AppError::bad_request("expires_invalid", "有効期限は 1 秒〜366 日です", "expiry must be between 1 second and 366 days"));
+    }
+    if body.max_uses == 0 {
+        return Err(AppError::bad_request("max_uses_invalid", "max_uses は 1 以上です", "max_uses must be at least 1"));
+    }
+    let id = crate::bootstrap::random_secret(9).replace(['-', '_'], "x");
+    let secret = crate::bootstrap::random_secret(24);
+    let now = lanward_store::now_ms();
+    let token = EnrollmentToken { id: id.clone(), secret: secret.clone(), ca_fingerprint: state.ca_fingerprint.clone() };
+    let record = NewEnrollmentToken {
+        id: id.clone(),
+        secret_hash: crate::bootstrap::token_hash(&secret),
+        site: site.clone(),
+        created_at_ms: now,
+        expires_at_ms: now + body.expires_in_secs as i64 * 1000,
+        max_uses: body.max_uses,
+        created_by: user.0.username.clone(),
+    };
+    let expires_at_ms = record.expires_at_ms;
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || store.create_enrollment_token(&record)).await??;
+    audit(&state, &user, "enrollment_token.create", format!("token:{id}"), format!("site={site} expires_in_secs={} max_uses={}", body.expires_in_secs, body.max_uses)).await?;
+    Ok(Json(json!({
+        "id": id,
+        "token": token.to_string(),
+        "site": site,
+        "expires_at": super::view::rfc3339(expires_at_ms),
+        "max_uses": body.max_uses,
+        "ca_fingerprint": state.ca_fingerprint,
+    })))
+}
+
+pub async fn list_tokens(State(state): State<SharedState>, user: AdminUser) -> ApiResult<Json<Value>> {
+    user.require_role(&["administrator"])?;
+    let store = state.store.clone();
+    let tokens = tokio::task::spawn_blocking(move || store.enrollment_tokens()).await??;
+    Ok(Json(json!({ "tokens": tokens })))
+}
+
+pub async fn list_agents(State(state): State<SharedState>, _user: AdminUser) -> ApiResult<Json<Value>> {
+    let store = state.store.clone();
+    let agents = tokio::task::spawn_blocking(move || store.agents()).await??;
+    let items: Vec<Value> = agents
+        .iter()
+        .map(|a| {
+            json!({
+                "id": a.id, "asset_id": a.asset_id, "hostname": a.hostname, "site": a.site, "os_family": a.os_family,
+                "enrolled_at": super::view::rfc3339(a.enrolled_at_ms),
+                "last_seen": a.last_seen_ms.map(super::view::rfc3339),
+                "revoked_at": a.revoked_at_ms.map(super::view::rfc3339),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "agents": items })))
+}
+
+pub async fn revoke_agent(State(state): State<SharedState>, user: AdminUser, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    user.require_role(&["administrator"])?;
+    let now = lanward_store::now_ms();
+    // Cut the agent off in the cache first, so that no request slips in
+    // between; the store refuses its writes from then on as well.
+    if let Some(agent) = state.agent(&id) {
+        if let Ok(mut m) = agent.m.lock() {
+            m.revoked = true;
+        }
+    }
+    let store = state.store.clone();
+    let agent_id = id.clone();
+    let found = tokio::task::spawn_blocking(move || store.revoke_agent(&agent_id, now)).await??;
+    if !found {
+        return Err(AppError::not_found(&format!("agent {id}")));
+    }
+    audit(&state, &user, "agent.revoke", format!("agent:{id}"), String::new()).await?;
+    Ok(Json(json!({ "id": id, "revoked_at": super::view::rfc3339(now) })))
+}
+
+pub async fn agent_gaps(State(state): State<SharedState>, _user: AdminUser, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let store = state.store.clone();
+    let gaps = tokio::task::spawn_blocking(move || store.queue_gaps(&id)).await??;
+    Ok(Json(json!({ "gaps": gaps })))
+}
+
+#[derive(Deserialize)]
+pub struct AuditParams {
+    limit: Option<u32>,
+}
+
+pub async fn audit_log(State(state): State<SharedState>, user: AdminUser, Query(p): Query<AuditParams>) -> ApiResult<Json<Value>> {
+    user.require_role(&["administrator", "auditor"])?;
+    let store = state.store.clone();
+    let limit = p.limit.unwrap_or(200).clamp(1, 10_000);
+    let entries = tokio::task::spawn_blocking(move || store.audit_entries(limit)).await??;
+    // A chain that starts mid-log (limit) is checked from its first entry on.
+    let intact = match entries.first() {
+        Some(first) if first.seq == 1 => lanward_store::verify_audit_chain(&entries).is_ok(),
+        Some(_) => entries.windows(2).all(|w| w[1].prev_hash == w[0].hash),
+        None => true,
+    };
+    Ok(Json(json!({ "entries": entries, "chain_intact": intact })))
+}

@@ -1,0 +1,100 @@
+//! The OpenAPI document of `/api/v1`, written by hand: it is the contract
+//! other tools and checks rely on, so it changes only on purpose.
+
+use axum::Json;
+use serde_json::{json, Value};
+
+pub async fn document() -> Json<Value> {
+    Json(spec())
+}
+
+fn err_responses() -> Value {
+    json!({
+        "400": {"description": "不正な要求 (bad request)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+        "401": {"description": "認証されていない (unauthenticated)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+        "503": {"description": "データベース利用不可 (database unavailable; retry)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    })
+}
+
+fn with_errors(ok: Value) -> Value {
+    let mut r = err_responses();
+    if let (Some(map), Some(ok)) = (r.as_object_mut(), ok.as_object()) {
+        for (k, v) in ok {
+            map.insert(k.clone(), v.clone());
+        }
+    }
+    r
+}
+
+pub fn spec() -> Value {
+    let bearer = json!([{"bearer": []}]);
+    let agent_sig = json!([{"agentSignature": []}]);
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "lanward API", "version": env!("CARGO_PKG_VERSION"),
+                 "description": "資産管理サーバーの API。管理者は Bearer トークン、エージェントは Ed25519 署名で認証する。"},
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "agentSignature": {"type": "apiKey", "in": "header", "name": "x-lanward-signature",
+                    "description": "Ed25519 signature over `lanward-v1\\nMETHOD\\nPATH\\nTIMESTAMP_MS\\nNONCE\\nSHA256(body)`, with headers x-lanward-agent, x-lanward-timestamp, x-lanward-nonce."}
+            },
+            "schemas": {
+                "Error": {"type": "object", "required": ["code", "message"], "properties": {
+                    "code": {"type": "string"}, "message": {"type": "string"}, "message_en": {"type": "string"}}},
+                "Asset": {"type": "object", "required": ["id", "hostname", "kind", "site", "last_seen"], "properties": {
+                    "id": {"type": "integer"}, "hostname": {"type": "string"},
+                    "kind": {"type": "string", "enum": ["pc", "server", "vm_host", "vm_guest", "router", "l3_switch", "l2_switch", "printer", "other"]},
+                    "site": {"type": "string"}, "agent_id": {"type": ["string", "null"]}, "agent_revoked": {"type": "boolean"},
+                    "first_seen": {"type": "string", "format": "date-time"}, "last_seen": {"type": ["string", "null"], "format": "date-time"},
+                    "os": {"type": ["object", "null"], "properties": {"name": {"type": "string"}, "version": {"type": "string"}, "build": {"type": "string"}, "display_version": {"type": ["string", "null"]}}},
+                    "hardware": {"type": ["object", "null"], "properties": {
+                        "cpu": {"type": "object", "properties": {"model": {"type": "string"}, "cores": {"type": "integer"}, "threads": {"type": "integer"}}},
+                        "memory_bytes": {"type": "integer"},
+                        "disks": {"type": "array", "items": {"type": "object", "properties": {"model": {"type": ["string", "null"]}, "serial": {"type": ["string", "null"]}, "size_bytes": {"type": "integer"}, "free_bytes": {"type": ["integer", "null"]}}}},
+                        "nics": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}, "mac": {"type": ["string", "null"]}, "ipv4": {"type": "array", "items": {"type": "string"}}, "ipv6": {"type": "array", "items": {"type": "string"}}}}}}},
+                    "software": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}, "version": {"type": ["string", "null"]}, "publisher": {"type": ["string", "null"]}, "source": {"type": "string"}}}},
+                    "hotfixes": {"type": "array", "items": {"type": "object", "properties": {"id": {"type": "string"}, "installed_on": {"type": ["string", "null"]}}}},
+                    "office": {"type": ["object", "null"]}, "antivirus": {"type": "array"}}}
+            }
+        },
+        "paths": {
+            "/api/v1/health": {"get": {"summary": "稼働確認 (ready check)", "security": [], "responses": {"200": {"description": "ready"}, "503": {"description": "database unavailable"}}}},
+            "/api/v1/openapi.json": {"get": {"summary": "この文書", "security": [], "responses": {"200": {"description": "OpenAPI document"}}}},
+            "/api/v1/enroll/ca": {"get": {"summary": "サーバー CA 証明書 (PEM); agents check it against the token's fingerprint", "security": [], "responses": {"200": {"description": "PEM"}}}},
+            "/api/v1/enroll": {"post": {"summary": "エージェント登録", "security": [],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["token", "public_key", "hostname", "os_family", "agent_version"]}}}},
+                "responses": with_errors(json!({"200": {"description": "enrolled: agent_id, site, checkin_interval_secs"}}))}},
+            "/api/v1/agent/checkin": {"post": {"summary": "チェックイン (changed inventory sections, hashes, queue gaps)", "security": agent_sig,
+                "responses": with_errors(json!({"200": {"description": "next_checkin_secs, inventory_interval_secs, resend"}, "413": {"description": "body over 8 MB"}}))}},
+            "/api/v1/assets": {"get": {"summary": "資産一覧", "security": bearer,
+                "parameters": [
+                    {"name": "site", "in": "query", "schema": {"type": "string"}},
+                    {"name": "hostname", "in": "query", "schema": {"type": "string"}, "description": "substring"},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "default": 100, "maximum": 1000}},
+                    {"name": "offset", "in": "query", "schema": {"type": "integer", "default": 0}},
+                    {"name": "view", "in": "query", "schema": {"type": "string", "enum": ["full", "summary"]}}],
+                "responses": with_errors(json!({"200": {"description": "assets", "content": {"application/json": {"schema": {"type": "object", "properties": {
+                    "assets": {"type": "array", "items": {"$ref": "#/components/schemas/Asset"}}, "total": {"type": "integer"}, "next_offset": {"type": ["integer", "null"]}}}}}}}))}},
+            "/api/v1/assets/{id}": {"get": {"summary": "資産の詳細", "security": bearer,
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
+                "responses": with_errors(json!({"200": {"description": "asset", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Asset"}}}}, "404": {"description": "no such asset"}}))}},
+            "/api/v1/enrollment-tokens": {
+                "get": {"summary": "登録トークン一覧", "security": bearer, "responses": with_errors(json!({"200": {"description": "tokens (secrets are never shown again)"}}))},
+                "post": {"summary": "登録トークン作成", "security": bearer,
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["site", "expires_in_secs"], "properties": {
+                        "site": {"type": "string"}, "expires_in_secs": {"type": "integer"}, "max_uses": {"type": "integer", "default": 1000}}}}}},
+                    "responses": with_errors(json!({"200": {"description": "token: lwt1.<id>.<secret>.<ca-sha256>"}}))}},
+            "/api/v1/agents": {"get": {"summary": "エージェント一覧", "security": bearer, "responses": with_errors(json!({"200": {"description": "agents"}}))}},
+            "/api/v1/agents/{id}/revoke": {"post": {"summary": "エージェント失効", "security": bearer,
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": with_errors(json!({"200": {"description": "revoked"}, "404": {"description": "no such agent"}}))}},
+            "/api/v1/agents/{id}/gaps": {"get": {"summary": "エージェントのキュー欠落記録", "security": bearer,
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": with_errors(json!({"200": {"description": "gap records"}}))}},
+            "/api/v1/audit": {"get": {"summary": "監査ログ (hash-chained)", "security": bearer,
+                "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}}],
+                "responses": with_errors(json!({"200": {"description": "entries and chain_intact"}}))}}
+        }
+    })
+}

@@ -1,0 +1,129 @@
+//! Shared server state.
+//!
+//! The agent cache holds every agent's public key, revocation, last
+//! request timestamp and the hashes of its stored sections, so that an
+//! unchanged check-in is answered without touching the database. It is
+//! loaded at start and updated by the same process on enrol, revoke and
+//! ingest (a second server node would need a shared cache or a
+//! notification channel; see ARCHITECTURE.md).
+
+use crate::ingest::Ingest;
+use crate::ServerConfig;
+use anyhow::Result;
+use ed25519_dalek::VerifyingKey;
+use lanward_store::DynStore;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+
+pub struct AgentMut {
+    pub revoked: bool,
+    /// Last accepted request timestamp (ms): a request must be newer.
+    pub last_request_ms: i64,
+    pub hashes: BTreeMap<String, String>,
+}
+
+pub struct AgentEntry {
+    pub id: String,
+    pub key: VerifyingKey,
+    pub asset_id: i64,
+    pub m: Mutex<AgentMut>,
+}
+
+pub struct AppState {
+    pub store: DynStore,
+    pub config: ServerConfig,
+    pub ca_fingerprint: String,
+    pub ca_pem: String,
+    pub agents: RwLock<HashMap<String, Arc<AgentEntry>>>,
+    /// Agent id → last seen (ms), flushed to the store every few seconds.
+    pub last_seen: Mutex<HashMap<String, i64>>,
+    pub ingest: Ingest,
+}
+
+impl AppState {
+    pub fn load(store: DynStore, config: ServerConfig, ca_fingerprint: String, ca_pem: String) -> Result<Arc<Self>> {
+        let agents = store.agents().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut map = HashMap::with_capacity(agents.len());
+        for a in agents {
+            let Ok(bytes) = <[u8; 32]>::try_from(a.public_key.as_slice()) else {
+                tracing::error!(agent = %a.id, "stored public key has the wrong length; agent ignored");
+                continue;
+            };
+            let Ok(key) = VerifyingKey::from_bytes(&bytes) else {
+                tracing::error!(agent = %a.id, "stored public key is invalid; agent ignored");
+                continue;
+            };
+            map.insert(
+                a.id.clone(),
+                Arc::new(AgentEntry {
+                    id: a.id,
+                    key,
+                    asset_id: a.asset_id,
+                    m: Mutex::new(AgentMut { revoked: a.revoked_at_ms.is_some(), last_request_ms: 0, hashes: BTreeMap::new() }),
+                }),
+            );
+        }
+        for (agent, name, hash) in store.section_hashes().map_err(|e| anyhow::anyhow!("{e}"))? {
+            if let Some(e) = map.get(&agent) {
+                if let Ok(mut m) = e.m.lock() {
+                    m.hashes.insert(name, hash);
+                }
+            }
+        }
+        tracing::info!(agents = map.len(), "agent cache loaded");
+        let ingest = Ingest::start(store.clone());
+        Ok(Arc::new(AppState {
+            store,
+            config,
+            ca_fingerprint,
+            ca_pem,
+            agents: RwLock::new(map),
+            last_seen: Mutex::new(HashMap::new()),
+            ingest,
+        }))
+    }
+
+    pub fn agent(&self, id: &str) -> Option<Arc<AgentEntry>> {
+        self.agents.read().ok()?.get(id).cloned()
+    }
+
+    pub fn mark_seen(&self, id: &str, at_ms: i64) {
+        if let Ok(mut m) = self.last_seen.lock() {
+            m.insert(id.to_string(), at_ms);
+        }
+    }
+
+    /// Writes buffered last-seen times; on failure they are kept for the next try.
+    pub async fn flush_last_seen(&self) {
+        let batch: Vec<(String, i64)> = match self.last_seen.lock() {
+            Ok(mut m) => m.drain().collect(),
+            Err(_) => return,
+        };
+        if batch.is_empty() {
+            return;
+        }
+        let store = self.store.clone();
+        let to_write = batch.clone();
+        let result = tokio::task::spawn_blocking(move || store.touch_agents(&to_write)).await;
+        if !matches!(result, Ok(Ok(()))) {
+            tracing::warn!("cannot record last-seen times now; will retry");
+            if let Ok(mut m) = self.last_seen.lock() {
+                for (id, at) in batch {
+                    let e = m.entry(id).or_insert(at);
+                    *e = (*e).max(at);
+                }
+            }
+        }
+    }
+}
+
+pub fn spawn_background(state: &Arc<AppState>) {
+    let s = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+        loop {
+            tick.tick().await;
+            s.flush_last_seen().await;
+        }
+    });
+}
