@@ -73,8 +73,14 @@ pub async fn serve(config: ServerConfig, shutdown: impl std::future::Future<Outp
         .await?
         .map_err(|e| anyhow::anyhow!("データベースを開けません: {e}"))?;
     let tls = tls::ensure(&config.data_dir, &config.tls_names)?;
-    bootstrap::ensure_admin(&*store, &config.data_dir)?;
-    let state = state::AppState::load(store, config.clone(), tls.ca_fingerprint.clone(), tls.ca_pem.clone())?;
+    // Storage calls block (the PostgreSQL driver runs its own runtime), so
+    // they never run on the async workers.
+    let (cfg, fp, pem) = (config.clone(), tls.ca_fingerprint.clone(), tls.ca_pem.clone());
+    let state = tokio::task::spawn_blocking(move || -> Result<_> {
+        bootstrap::ensure_admin(&*store, &cfg.data_dir)?;
+        state::AppState::load(store, cfg, fp, pem)
+    })
+    .await??;
     state::spawn_background(&state);
     let app = api::router(state.clone());
 

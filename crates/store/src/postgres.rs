@@ -77,6 +77,18 @@ impl PgStore {
     }
 }
 
+impl Drop for PgStore {
+    /// The driver's client blocks on its own runtime when dropped, which
+    /// tokio forbids inside async code; the last owner of the store may be
+    /// async code at server shutdown, so the clients go on a plain thread.
+    fn drop(&mut self) {
+        let clients: Vec<Client> = self.pool.get_mut().map(std::mem::take).unwrap_or_default();
+        if !clients.is_empty() {
+            let _ = std::thread::spawn(move || drop(clients)).join();
+        }
+    }
+}
+
 fn migrate(c: &mut Client) -> Result<()> {
     c.batch_execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at_ms BIGINT NOT NULL)")
         .map_err(err)?;
