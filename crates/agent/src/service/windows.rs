@@ -195,10 +195,15 @@ pub fn install(binary: &Path, data_dir: &Path) -> Result<()> {
         }
         Err(e) => return Err(e).context("サービスを登録できません"),
     };
-    service.set_description(DESCRIPTION).context("サービスの説明を設定できません")?;
+    // Niceties: the service works without them, so a failure only warns.
+    if let Err(e) = service.set_description(DESCRIPTION) {
+        tracing::warn!(error = %e, "cannot set the service description");
+    }
     // Delayed start: 680 PCs switched on at once have better things to do
     // in the first minutes than an inventory.
-    service.set_delayed_auto_start(true).context("遅延自動起動を設定できません")?;
+    if let Err(e) = service.set_delayed_auto_start(true) {
+        tracing::warn!(error = %e, "cannot set delayed automatic start");
+    }
     service
         .update_failure_actions(ServiceFailureActions {
             reset_period: ServiceFailureResetPeriod::After(Duration::from_secs(24 * 3600)),

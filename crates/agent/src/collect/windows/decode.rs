@@ -379,8 +379,8 @@ pub fn cim_date(s: &str) -> Option<String> {
 }
 
 /// Win32_QuickFixEngineering.InstalledOn as "YYYY-MM-DD". It is usually
-/// "M/D/YYYY", sometimes a hex FILETIME or "YYYYMMDD"; anything else is
-/// kept as reported.
+/// "M/D/YYYY" (D/M/YYYY when the first number cannot be a month), sometimes
+/// a hex FILETIME or "YYYYMMDD"; anything else is kept as reported.
 pub fn hotfix_date(s: &str) -> Option<String> {
     let s = s.trim();
     if s.is_empty() {
@@ -389,6 +389,7 @@ pub fn hotfix_date(s: &str) -> Option<String> {
     let parts: Vec<&str> = s.split('/').collect();
     if let [m, d, y] = parts[..] {
         if let (Ok(m), Ok(d), Ok(y)) = (m.parse::<u32>(), d.parse::<u32>(), y.parse::<u32>()) {
+            let (m, d) = if m > 12 { (d, m) } else { (m, d) };
             if valid_date(y, m, d) {
                 return Some(format!("{y:04}-{m:02}-{d:02}"));
             }
@@ -537,6 +538,7 @@ mod tests {
         assert_eq!(cim_date("20230515000000.000000+000").as_deref(), Some("2023-05-15"));
         assert_eq!(cim_date("garbage"), None);
         assert_eq!(hotfix_date("10/5/2024").as_deref(), Some("2024-10-05"));
+        assert_eq!(hotfix_date("22/2/2022").as_deref(), Some("2022-02-22"));
         assert_eq!(hotfix_date("20241005").as_deref(), Some("2024-10-05"));
         assert_eq!(hotfix_date("01d7e5b6c2f3a000").as_deref(), Some("2021-11-30"));
         assert_eq!(hotfix_date("someday").as_deref(), Some("someday"));

@@ -82,11 +82,15 @@ pub fn collect(config: &CollectConfig, notes: &mut Notes) -> Result<OsInfo, Stri
 
     let build_text = value("CurrentBuild").or_else(|| value("CurrentBuildNumber"));
     let build_no = build_text.as_deref().and_then(|b| b.parse::<u32>().ok());
-    let major = number("CurrentMajorVersionNumber").unwrap_or(10);
-    let minor = number("CurrentMinorVersionNumber").unwrap_or(0);
+    // Windows 10 and later have the DWORDs; CurrentVersion says "6.3" there
+    // for compatibility, so it is only a fallback.
+    let major_minor = match (number("CurrentMajorVersionNumber"), number("CurrentMinorVersionNumber")) {
+        (Some(major), minor) => format!("{major}.{}", minor.unwrap_or(0)),
+        (None, _) => value("CurrentVersion").unwrap_or_else(|| "10.0".to_string()),
+    };
     let (version, build) = match &build_text {
         Some(b) => (
-            format!("{major}.{minor}.{b}"),
+            format!("{major_minor}.{b}"),
             match number("UBR") {
                 Some(ubr) => format!("{b}.{ubr}"),
                 None => b.clone(),

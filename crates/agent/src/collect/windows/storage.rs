@@ -135,7 +135,8 @@ pub fn collect(config: &CollectConfig, notes: &mut Notes) -> Result<Storage, Str
             let name = d
                 .device_id
                 .as_deref()
-                .map(|id| id.trim().trim_start_matches(r"\\.\").to_string())
+                // "\\.\PHYSICALDRIVE0" → "PHYSICALDRIVE0".
+                .and_then(|id| id.trim().rsplit('\\').next().map(str::to_string))
                 .filter(|n| !n.is_empty())
                 .unwrap_or_else(|| format!("PHYSICALDRIVE{index}"));
             Some((
