@@ -95,18 +95,30 @@ enum Command {
 }
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("LANWARD_LOG").unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
-    if let Err(e) = real_main() {
+    let cli = Cli::parse();
+    let filter = || tracing_subscriber::EnvFilter::try_from_env("LANWARD_LOG").unwrap_or_else(|_| "info".into());
+    // Under the Windows service manager nobody reads stderr: log to a file.
+    #[cfg(windows)]
+    if let Command::RunService { data } = &cli.command {
+        let _ = std::fs::create_dir_all(data);
+        if let Ok(file) = std::fs::OpenOptions::new().create(true).append(true).open(data.join("agent.log")) {
+            tracing_subscriber::fmt().with_env_filter(filter()).with_ansi(false).with_writer(std::sync::Mutex::new(file)).init();
+        }
+    }
+    #[cfg(not(windows))]
+    tracing_subscriber::fmt().with_env_filter(filter()).with_writer(std::io::stderr).init();
+    #[cfg(windows)]
+    if !matches!(cli.command, Command::RunService { .. }) {
+        tracing_subscriber::fmt().with_env_filter(filter()).with_writer(std::io::stderr).init();
+    }
+    if let Err(e) = real_main(cli) {
         eprintln!("エラー: {e:#}");
         std::process::exit(1);
     }
 }
 
-fn real_main() -> Result<()> {
-    match Cli::parse().command {
+fn real_main(cli: Cli) -> Result<()> {
+    match cli.command {
         Command::Enroll { server, token, data, force } => {
             if !force && data.join("enrolment.json").exists() {
                 anyhow::bail!("{} は既に登録済みです (use --force to enrol again)", data.display());

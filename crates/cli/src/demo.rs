@@ -97,7 +97,7 @@ pub fn run(data: PathBuf, listen: SocketAddr, agents: usize) -> Result<()> {
     println!("  エージェント    このマシン 1 台 + 模擬 PC {agents} 台 (10 拠点)");
     println!();
     println!("  export LANWARD_SERVER={base}");
-    println!("  export LANWARD_TOKEN=$(cat {})", token_file.display());
+    println!("  export LANWARD_TOKEN={}", token.trim());
     println!("  lanward assets list");
     println!("  curl -H \"Authorization: Bearer $LANWARD_TOKEN\" {base}/api/v1/assets");
 

@@ -15,6 +15,8 @@ use std::path::PathBuf;
 #[derive(Parser)]
 #[command(name = "lanward", version, about = "lanward: LAN の資産・運用管理サーバー")]
 struct Cli {
+    #[command(flatten)]
+    remote: Remote,
     #[command(subcommand)]
     command: Command,
 }
@@ -68,29 +70,21 @@ enum Command {
     Token {
         #[command(subcommand)]
         cmd: TokenCmd,
-        #[command(flatten)]
-        remote: Remote,
     },
     /// エージェント (agents)
     Agent {
         #[command(subcommand)]
         cmd: AgentCmd,
-        #[command(flatten)]
-        remote: Remote,
     },
     /// 資産 (assets)
     Assets {
         #[command(subcommand)]
         cmd: AssetsCmd,
-        #[command(flatten)]
-        remote: Remote,
     },
     /// 監査ログ (audit log)
     Audit {
         #[arg(long, default_value_t = 50)]
         limit: u32,
-        #[command(flatten)]
-        remote: Remote,
     },
 }
 
@@ -188,7 +182,9 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'stat
 }
 
 fn real_main() -> Result<()> {
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    let remote = cli.remote;
+    match cli.command {
         Command::Serve(a) => {
             let mut config = lanward_server::ServerConfig::new(a.data, a.listen);
             config.database_url = a.database;
@@ -201,7 +197,7 @@ fn real_main() -> Result<()> {
             rt.block_on(lanward_server::serve(config, shutdown_signal()))
         }
         Command::Demo { data, listen, agents } => demo::run(data, listen, agents),
-        Command::Token { cmd, remote } => {
+        Command::Token { cmd } => {
             let c = remote.client()?;
             match cmd {
                 TokenCmd::Create { site, expires, max_uses } => {
@@ -217,7 +213,7 @@ fn real_main() -> Result<()> {
             }
             Ok(())
         }
-        Command::Agent { cmd, remote } => {
+        Command::Agent { cmd } => {
             let c = remote.client()?;
             match cmd {
                 AgentCmd::List => table::print_agents(&c.get("/api/v1/agents")?),
@@ -228,7 +224,7 @@ fn real_main() -> Result<()> {
             }
             Ok(())
         }
-        Command::Assets { cmd, remote } => {
+        Command::Assets { cmd } => {
             let c = remote.client()?;
             match cmd {
                 AssetsCmd::List { format, site, hostname, limit } => {
@@ -258,7 +254,7 @@ fn real_main() -> Result<()> {
             }
             Ok(())
         }
-        Command::Audit { limit, remote } => {
+        Command::Audit { limit } => {
             let r = remote.client()?.get(&format!("/api/v1/audit?limit={limit}"))?;
             table::print_audit(&r);
             Ok(())

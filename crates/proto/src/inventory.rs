@@ -255,3 +255,56 @@ mod tests {
         assert_eq!(section_hash(b"{}").len(), 32);
     }
 }
+
+/// A cheap, deterministic stand-in for the fuzz targets that runs in every
+/// test run: mutated inputs must give errors, never panics.
+#[cfg(test)]
+mod mutation_tests {
+    use super::*;
+
+    fn mutations(seed: &str, rounds: usize) -> impl Iterator<Item = Vec<u8>> + '_ {
+        let mut x: u64 = 0x9E3779B97F4A7C15;
+        (0..rounds).map(move |_| {
+            let mut b = seed.as_bytes().to_vec();
+            for _ in 0..1 + (x % 4) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let i = (x as usize) % b.len().max(1);
+                match x % 3 {
+                    0 if !b.is_empty() => b[i] = (x >> 8) as u8,
+                    1 if !b.is_empty() => {
+                        b.remove(i);
+                    }
+                    _ => b.insert(i.min(b.len()), b"{}[]\",:0-e\\"[(x >> 16) as usize % 11]),
+                }
+            }
+            b
+        })
+    }
+
+    #[test]
+    fn mutated_checkins_never_panic() {
+        let seed = r#"{"v":"1","h":{"os":"ab"},"report":{"collected_at_ms":1,"section_hashes":{"os":"x","software":"y"},"sections":{"os":{"hostname":"PC","family":"windows","name":"Windows","version":"10","build":"1","arch":"x86_64"},"software":[{"name":"Lhaplus","version":"1.74","source":"hklm"}]}},"gaps":[{"dropped_items":1,"dropped_bytes":2,"first_dropped_at_ms":3,"last_dropped_at_ms":4}]}"#;
+        let mut parsed = 0;
+        for m in mutations(seed, 20_000) {
+            if let Ok(req) = serde_json::from_slice::<crate::CheckinRequest>(&m) {
+                parsed += 1;
+                for (name, raw) in req.report.iter().flat_map(|r| r.sections.iter()) {
+                    let _ = validate_section(name, raw.get());
+                }
+            }
+        }
+        assert!(parsed > 0, "some mutations should still parse");
+    }
+
+    #[test]
+    fn mutated_tokens_never_panic() {
+        let seed = format!("lwt1.abc.def.{}", "a".repeat(64));
+        for m in mutations(&seed, 20_000) {
+            if let Ok(s) = std::str::from_utf8(&m) {
+                let _ = crate::token::EnrollmentToken::parse(s);
+            }
+        }
+    }
+}

@@ -77,6 +77,25 @@ impl PgStore {
     }
 }
 
+/// Moves last-seen times forward (never back) for agents and their assets.
+fn touch(tx: &mut Transaction, agents: &[&str], assets: &[i64], at: &[i64]) -> Result<()> {
+    // Several check-ins of one agent in a batch: UPDATE ... FROM takes any
+    // one of them, so reduce to the latest first.
+    tx.execute(
+        "UPDATE agents SET last_seen_ms = GREATEST(COALESCE(agents.last_seen_ms, 0), v.t)
+         FROM (SELECT id, MAX(t) AS t FROM UNNEST($1::TEXT[], $2::BIGINT[]) AS u(id, t) GROUP BY id) AS v WHERE agents.id = v.id",
+        &[&agents, &at],
+    )
+    .map_err(err)?;
+    tx.execute(
+        "UPDATE assets SET last_seen_ms = GREATEST(COALESCE(assets.last_seen_ms, 0), v.t)
+         FROM (SELECT id, MAX(t) AS t FROM UNNEST($1::BIGINT[], $2::BIGINT[]) AS u(id, t) GROUP BY id) AS v WHERE assets.id = v.id",
+        &[&assets, &at],
+    )
+    .map_err(err)?;
+    Ok(())
+}
+
 impl Drop for PgStore {
     /// The driver's client blocks on its own runtime when dropped, which
     /// tokio forbids inside async code; the last owner of the store may be
@@ -248,47 +267,94 @@ impl Store for PgStore {
         })
     }
 
+    /// One round trip per kind of statement for the whole batch (arrays and
+    /// UNNEST), not per check-in: the writer's latency to the database,
+    /// not the database, is what limits a row-at-a-time loop.
     fn apply_checkins(&self, batch: &[CheckinWrite]) -> Result<Vec<CheckinOutcome>> {
         self.write(|tx| {
-            let select_agent = tx.prepare("SELECT asset_id, revoked_at_ms FROM agents WHERE id = $1").map_err(err)?;
-            let upsert = tx
-                .prepare(
-                    "INSERT INTO inventory_sections (asset_id, name, hash, content, collected_at_ms, received_at_ms) VALUES ($1,$2,$3,$4,$5,$6)
+            let ids: Vec<&str> = batch.iter().map(|w| w.agent_id.as_str()).collect();
+            let rows = tx.query("SELECT id, asset_id FROM agents WHERE id = ANY($1) AND revoked_at_ms IS NULL", &[&ids]).map_err(err)?;
+            let assets: std::collections::HashMap<String, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+
+            // Latest content per (asset, section): ON CONFLICT may touch a row once per statement.
+            let mut sections: std::collections::HashMap<(i64, &str), (&SectionWrite, i64, i64)> = std::collections::HashMap::new();
+            let (mut seen_ids, mut seen_assets, mut seen_at) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut host_assets, mut host_agents, mut hostnames, mut kinds) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let (mut gap_agent, mut gap_at, mut gap_items, mut gap_bytes, mut gap_first, mut gap_last) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let mut out = Vec::with_capacity(batch.len());
+            for w in batch {
+                let Some(&asset_id) = assets.get(&w.agent_id) else {
+                    out.push(CheckinOutcome::Refused);
+                    continue;
+                };
+                for s in &w.sections {
+                    let e = sections.entry((asset_id, s.name.as_str())).or_insert((s, w.collected_at_ms, w.received_at_ms));
+                    if w.collected_at_ms >= e.1 {
+                        *e = (s, w.collected_at_ms, w.received_at_ms);
+                    }
+                }
+                if let (Some(h), Some(k)) = (&w.hostname, &w.kind) {
+                    host_assets.push(asset_id);
+                    host_agents.push(w.agent_id.as_str());
+                    hostnames.push(h.as_str());
+                    kinds.push(k.as_str());
+                }
+                seen_ids.push(w.agent_id.as_str());
+                seen_assets.push(asset_id);
+                seen_at.push(w.received_at_ms);
+                for g in &w.gaps {
+                    gap_agent.push(w.agent_id.as_str());
+                    gap_at.push(w.received_at_ms);
+                    gap_items.push(g.dropped_items as i64);
+                    gap_bytes.push(g.dropped_bytes as i64);
+                    gap_first.push(g.first_dropped_at_ms);
+                    gap_last.push(g.last_dropped_at_ms);
+                }
+                out.push(CheckinOutcome::Stored);
+            }
+            if !sections.is_empty() {
+                let (mut a, mut n, mut h, mut c, mut col, mut rec) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                for ((asset, name), (s, collected, received)) in &sections {
+                    a.push(*asset);
+                    n.push(*name);
+                    h.push(s.hash.as_str());
+                    c.push(compress(s.json.as_bytes()));
+                    col.push(*collected);
+                    rec.push(*received);
+                }
+                tx.execute(
+                    "INSERT INTO inventory_sections (asset_id, name, hash, content, collected_at_ms, received_at_ms)
+                     SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BYTEA[], $5::BIGINT[], $6::BIGINT[])
                      ON CONFLICT (asset_id, name) DO UPDATE SET hash = excluded.hash, content = excluded.content,
                        collected_at_ms = excluded.collected_at_ms, received_at_ms = excluded.received_at_ms
                      WHERE excluded.collected_at_ms >= inventory_sections.collected_at_ms",
+                    &[&a, &n, &h, &c, &col, &rec],
                 )
                 .map_err(err)?;
-            let mut out = Vec::with_capacity(batch.len());
-            for w in batch {
-                let row = tx.query_opt(&select_agent, &[&w.agent_id]).map_err(err)?;
-                let asset_id: i64 = match row {
-                    Some(r) if r.get::<_, Option<i64>>(1).is_none() => r.get(0),
-                    _ => {
-                        out.push(CheckinOutcome::Refused);
-                        continue;
-                    }
-                };
-                for s in &w.sections {
-                    tx.execute(&upsert, &[&asset_id, &s.name, &s.hash, &compress(s.json.as_bytes()), &w.collected_at_ms, &w.received_at_ms])
-                        .map_err(err)?;
-                }
-                if let (Some(hostname), Some(kind)) = (&w.hostname, &w.kind) {
-                    tx.execute("UPDATE assets SET hostname = $2, kind = $3 WHERE id = $1", &[&asset_id, hostname, kind]).map_err(err)?;
-                    tx.execute("UPDATE agents SET hostname = $2 WHERE id = $1", &[&w.agent_id, hostname]).map_err(err)?;
-                }
-                tx.execute("UPDATE assets SET last_seen_ms = GREATEST(COALESCE(last_seen_ms, 0), $2) WHERE id = $1", &[&asset_id, &w.received_at_ms])
-                    .map_err(err)?;
-                tx.execute("UPDATE agents SET last_seen_ms = GREATEST(COALESCE(last_seen_ms, 0), $2) WHERE id = $1", &[&w.agent_id, &w.received_at_ms])
-                    .map_err(err)?;
-                for g in &w.gaps {
-                    tx.execute(
-                        "INSERT INTO queue_gaps (agent_id, received_at_ms, dropped_items, dropped_bytes, first_dropped_at_ms, last_dropped_at_ms) VALUES ($1,$2,$3,$4,$5,$6)",
-                        &[&w.agent_id, &w.received_at_ms, &(g.dropped_items as i64), &(g.dropped_bytes as i64), &g.first_dropped_at_ms, &g.last_dropped_at_ms],
-                    )
-                    .map_err(err)?;
-                }
-                out.push(CheckinOutcome::Stored);
+            }
+            if !host_assets.is_empty() {
+                tx.execute(
+                    "UPDATE assets SET hostname = v.h, kind = v.k FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[]) AS v(id, h, k) WHERE assets.id = v.id",
+                    &[&host_assets, &hostnames, &kinds],
+                )
+                .map_err(err)?;
+                tx.execute(
+                    "UPDATE agents SET hostname = v.h FROM UNNEST($1::TEXT[], $2::TEXT[]) AS v(id, h) WHERE agents.id = v.id",
+                    &[&host_agents, &hostnames],
+                )
+                .map_err(err)?;
+            }
+            if !seen_ids.is_empty() {
+                touch(tx, &seen_ids, &seen_assets, &seen_at)?;
+            }
+            if !gap_agent.is_empty() {
+                tx.execute(
+                    "INSERT INTO queue_gaps (agent_id, received_at_ms, dropped_items, dropped_bytes, first_dropped_at_ms, last_dropped_at_ms)
+                     SELECT * FROM UNNEST($1::TEXT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[], $6::BIGINT[])",
+                    &[&gap_agent, &gap_at, &gap_items, &gap_bytes, &gap_first, &gap_last],
+                )
+                .map_err(err)?;
             }
             Ok(out)
         })
@@ -296,16 +362,21 @@ impl Store for PgStore {
 
     fn touch_agents(&self, seen: &[(String, i64)]) -> Result<()> {
         self.write(|tx| {
-            for (agent_id, at) in seen {
-                tx.execute("UPDATE agents SET last_seen_ms = GREATEST(COALESCE(last_seen_ms, 0), $2) WHERE id = $1 AND revoked_at_ms IS NULL", &[agent_id, at])
-                    .map_err(err)?;
-                tx.execute(
-                    "UPDATE assets SET last_seen_ms = GREATEST(COALESCE(last_seen_ms, 0), $2) WHERE id = (SELECT asset_id FROM agents WHERE id = $1 AND revoked_at_ms IS NULL)",
-                    &[agent_id, at],
-                )
-                .map_err(err)?;
+            let ids: Vec<&str> = seen.iter().map(|(id, _)| id.as_str()).collect();
+            let rows = tx.query("SELECT id, asset_id FROM agents WHERE id = ANY($1) AND revoked_at_ms IS NULL", &[&ids]).map_err(err)?;
+            let assets: std::collections::HashMap<String, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+            let (mut i, mut a, mut t) = (Vec::new(), Vec::new(), Vec::new());
+            for (id, at) in seen {
+                if let Some(asset) = assets.get(id) {
+                    i.push(id.as_str());
+                    a.push(*asset);
+                    t.push(*at);
+                }
             }
-            Ok(())
+            if i.is_empty() {
+                return Ok(());
+            }
+            touch(tx, &i, &a, &t)
         })
     }
 

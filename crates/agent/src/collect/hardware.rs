@@ -1,7 +1,6 @@
 //! Machine, BIOS, CPU and memory.
 
 use super::{CollectConfig, Collector, Notes};
-use lanward_proto::Hardware;
 
 pub struct HardwareCollector;
 
@@ -17,6 +16,7 @@ impl Collector for HardwareCollector {
 #[cfg(unix)]
 mod imp {
     use super::*;
+    use lanward_proto::Hardware;
     use crate::collect::read_trimmed;
     use lanward_proto::{CollectorNote, Cpu};
 

@@ -21,6 +21,10 @@ pub mod software;
 pub mod storage;
 #[cfg(windows)]
 pub mod windows;
+// The Windows collectors' pure helpers are tested on every platform.
+#[cfg(all(test, not(windows)))]
+#[path = "windows/decode.rs"]
+mod windows_decode;
 
 /// What the administrator asks the agents to collect beyond the defaults.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -1,7 +1,6 @@
 //! Network interfaces: MAC and addresses.
 
 use super::{CollectConfig, Collector, Notes};
-use lanward_proto::Nic;
 
 pub struct NetworkCollector;
 
@@ -23,6 +22,7 @@ impl Collector for NetworkCollector {
 #[cfg(unix)]
 mod imp {
     use super::*;
+    use lanward_proto::Nic;
     use crate::collect::read_trimmed;
 
     pub fn collect(_: &CollectConfig, _: &mut Notes) -> Result<Vec<Nic>, String> {

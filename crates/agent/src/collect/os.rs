@@ -1,7 +1,6 @@
 //! Operating system: name, version, build, hostname.
 
 use super::{CollectConfig, Collector, Notes};
-use lanward_proto::OsInfo;
 
 pub struct OsCollector;
 
@@ -21,6 +20,7 @@ pub fn hostname() -> String {
 #[cfg(unix)]
 mod imp {
     use super::*;
+    use lanward_proto::OsInfo;
     use crate::collect::read_trimmed;
 
     pub fn hostname() -> String {

@@ -62,8 +62,17 @@ pub fn run_as_service(data_dir: PathBuf) -> Result<()> {
 /// Called by the SCM on its own thread.
 fn service_main(_arguments: Vec<OsString>) {
     if let Err(e) = run_service() {
-        tracing::error!(error = format!("{e:#}"), "service failed");
-        *FAILURE.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{e:#}"));
+        record_failure(&e);
+    }
+}
+
+/// Keeps the first failure for `run_as_service`. Must happen before Stopped
+/// is reported: the dispatcher returns as soon as the SCM sees it.
+fn record_failure(e: &anyhow::Error) {
+    tracing::error!(error = format!("{e:#}"), "service failed");
+    let mut failure = FAILURE.lock().unwrap_or_else(|p| p.into_inner());
+    if failure.is_none() {
+        *failure = Some(format!("{e:#}"));
     }
 }
 
@@ -87,8 +96,10 @@ fn run_service() -> Result<()> {
         let _ = done_tx.send(run(RunOptions::new(data_dir), runner_stop));
     });
     if let Err(e) = spawned {
+        let e = anyhow::Error::new(e).context("cannot start the agent thread");
+        record_failure(&e);
         set_status(&status, ServiceState::Stopped, 0, ServiceExitCode::ServiceSpecific(1))?;
-        return Err(e).context("cannot start the agent thread");
+        return Err(e);
     }
     set_status(&status, ServiceState::Running, 0, ServiceExitCode::Win32(0))?;
     tracing::info!("service running");
@@ -133,6 +144,7 @@ fn run_service() -> Result<()> {
         Some(Err(e)) => {
             // A service-specific exit code counts as a failure, so the SCM's
             // recovery actions restart the service later.
+            record_failure(&e);
             set_status(&status, ServiceState::Stopped, 0, ServiceExitCode::ServiceSpecific(1))?;
             Err(e)
         }
@@ -195,7 +207,8 @@ pub fn install(binary: &Path, data_dir: &Path) -> Result<()> {
         }
         Err(e) => return Err(e).context("サービスを登録できません"),
     };
-    // Niceties: the service works without them, so a failure only warns.
+    // The service works without the settings below, so a failure only
+    // warns (Wine, for one, implements none of them).
     if let Err(e) = service.set_description(DESCRIPTION) {
         tracing::warn!(error = %e, "cannot set the service description");
     }
@@ -204,7 +217,7 @@ pub fn install(binary: &Path, data_dir: &Path) -> Result<()> {
     if let Err(e) = service.set_delayed_auto_start(true) {
         tracing::warn!(error = %e, "cannot set delayed automatic start");
     }
-    service
+    let recovery = service
         .update_failure_actions(ServiceFailureActions {
             reset_period: ServiceFailureResetPeriod::After(Duration::from_secs(24 * 3600)),
             reboot_msg: None,
@@ -215,9 +228,11 @@ pub fn install(binary: &Path, data_dir: &Path) -> Result<()> {
                 ServiceAction { action_type: ServiceActionType::Restart, delay: Duration::from_secs(600) },
             ]),
         })
-        .context("障害時の回復動作を設定できません")?;
-    // Also restart after a clean exit with an error code (e.g. not enrolled yet).
-    service.set_failure_actions_on_non_crash_failures(true).context("障害時の回復動作を設定できません")?;
+        // Also restart after a clean exit with an error code (e.g. not enrolled yet).
+        .and_then(|()| service.set_failure_actions_on_non_crash_failures(true));
+    if let Err(e) = recovery {
+        tracing::warn!(error = %e, "cannot set the recovery actions (restart on failure)");
+    }
     Ok(())
 }
 

@@ -78,6 +78,15 @@ pub fn checkin_upsert_and_ordering(store: &dyn Store) {
     assert_eq!(hashes, vec![("a".into(), "os".into(), "h2".into()), ("a".into(), "software".into(), "s1".into())]);
     let got = store.get_asset(a.id).unwrap().unwrap();
     assert_eq!(got.sections.len(), 2);
+    // Two check-ins of one agent in one batch: the later collection wins,
+    // whatever the order in the batch.
+    let out = store
+        .apply_checkins(&[checkin("a", 260, vec![section("os", "h4", r#"{"v":4}"#)]), checkin("a", 250, vec![section("os", "h3", r#"{"v":3}"#)])])
+        .unwrap();
+    assert_eq!(out, vec![CheckinOutcome::Stored, CheckinOutcome::Stored]);
+    let got = store.get_asset(a.id).unwrap().unwrap();
+    assert_eq!(got.sections.iter().find(|s| s.name == "os").unwrap().hash, "h4");
+    assert_eq!(got.last_seen_ms, Some(265));
     assert!(store.get_asset(a.id + 1000).unwrap().is_none());
     // Large content round-trips through compression.
     let big = format!("[{}]", (0..5000).map(|i| format!("{{\"name\":\"アプリ{i}\"}}")).collect::<Vec<_>>().join(","));

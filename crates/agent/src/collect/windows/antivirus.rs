@@ -67,9 +67,10 @@ fn trend_micro() -> Result<Option<AntivirusProduct>, String> {
     let sub = |name: &str| reg::open(&hklm, "HKLM", &format!(r"{base}\{name}")).ok().flatten();
     let current = reg::open(&hklm, "HKLM", base).ok().flatten();
 
-    let product_version = decode::trend_product_version(reg::string(&misc, "ProgramVer").as_deref(), reg::string(&misc, "BuildNum").as_deref())
-        .or_else(|| reg::string(&misc, "TmListen_Ver"))
-        .or_else(|| current.as_ref().and_then(|k| reg::string(k, "Version")));
+    let product_version =
+        decode::trend_product_version(reg::string(&misc, "ProgramVer").as_deref(), reg::string(&misc, "BuildNum").as_deref())
+            .or_else(|| reg::string(&misc, "TmListen_Ver"))
+            .or_else(|| current.as_ref().and_then(|k| reg::string(k, "Version")));
 
     // Smart Scan agents are kept current through the "NonCrc" (Smart Scan
     // Agent) pattern, conventional scan through the virus pattern.

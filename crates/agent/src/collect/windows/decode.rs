@@ -14,8 +14,7 @@ pub fn is_guid(s: &str) -> bool {
 
 /// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, hex digits, without braces.
 fn is_bare_guid(s: &str) -> bool {
-    s.len() == 36
-        && s.char_indices().all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { c == '-' } else { c.is_ascii_hexdigit() })
+    s.len() == 36 && s.char_indices().all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { c == '-' } else { c.is_ascii_hexdigit() })
 }
 
 /// Decodes SecurityCenter2's `productState`: (enabled, up to date).
@@ -447,10 +446,7 @@ mod tests {
             office_channel("http://officecdn.microsoft.com/pr/5030841d-c919-4594-8d2d-84ae4f96e58e").as_deref(),
             Some("PerpetualVL2021")
         );
-        assert_eq!(
-            office_channel("HTTP://OFFICECDN.MICROSOFT.COM/PR/492350F6-3A01-4F97-B9C0-C7C6DDF67D60").as_deref(),
-            Some("Current")
-        );
+        assert_eq!(office_channel("HTTP://OFFICECDN.MICROSOFT.COM/PR/492350F6-3A01-4F97-B9C0-C7C6DDF67D60").as_deref(), Some("Current"));
         assert_eq!(
             office_channel("http://officecdn.microsoft.com/pr/00000000-1111-2222-3333-444444444444/").as_deref(),
             Some("00000000-1111-2222-3333-444444444444")
@@ -462,7 +458,10 @@ mod tests {
 
     #[test]
     fn product_names() {
-        assert_eq!(windows_product_name(Some("Microsoft Windows 11 Pro "), Some("Windows 10 Pro"), Some(22631)), "Microsoft Windows 11 Pro");
+        assert_eq!(
+            windows_product_name(Some("Microsoft Windows 11 Pro "), Some("Windows 10 Pro"), Some(22631)),
+            "Microsoft Windows 11 Pro"
+        );
         assert_eq!(windows_product_name(None, Some("Windows 10 Pro"), Some(22631)), "Windows 11 Pro");
         assert_eq!(windows_product_name(Some(""), Some("Windows 10 Enterprise"), Some(19045)), "Windows 10 Enterprise");
         assert_eq!(windows_product_name(None, None, None), "Windows");

@@ -55,17 +55,14 @@ pub fn collect(config: &CollectConfig, notes: &mut Notes) -> Result<Hardware, St
     let cs = one::<ComputerSystem>(config, "SELECT Manufacturer, Model, TotalPhysicalMemory FROM Win32_ComputerSystem", &mut failures);
     let bios = one::<Bios>(config, "SELECT SerialNumber, SMBIOSBIOSVersion, Manufacturer, ReleaseDate FROM Win32_BIOS", &mut failures);
     let product = one::<Product>(config, "SELECT UUID, IdentifyingNumber, Version FROM Win32_ComputerSystemProduct", &mut failures);
-    let cpus = match wmi::query::<Processor>(
-        config,
-        wmi::CIMV2,
-        "SELECT Name, NumberOfCores, NumberOfLogicalProcessors FROM Win32_Processor",
-    ) {
-        Ok(rows) => Some(rows),
-        Err(e) => {
-            failures.push(e);
-            None
-        }
-    };
+    let cpus =
+        match wmi::query::<Processor>(config, wmi::CIMV2, "SELECT Name, NumberOfCores, NumberOfLogicalProcessors FROM Win32_Processor") {
+            Ok(rows) => Some(rows),
+            Err(e) => {
+                failures.push(e);
+                None
+            }
+        };
     if failures.len() == 4 {
         return Err(failures.join("; "));
     }

@@ -39,10 +39,7 @@ pub fn raw(key: &RegKey, name: &str) -> io::Result<Option<(u32, Vec<u8>)>> {
 /// missing, empty, binary or unreadable.
 pub fn string(key: &RegKey, name: &str) -> Option<String> {
     let (kind, bytes) = raw(key, name).ok()??;
-    if !matches!(
-        kind,
-        decode::REG_SZ | decode::REG_EXPAND_SZ | decode::REG_MULTI_SZ | decode::REG_DWORD | decode::REG_QWORD
-    ) {
+    if !matches!(kind, decode::REG_SZ | decode::REG_EXPAND_SZ | decode::REG_MULTI_SZ | decode::REG_DWORD | decode::REG_QWORD) {
         return None;
     }
     let s = decode::reg_value_text(kind, &bytes);

@@ -160,3 +160,39 @@ fn describe(e: &::wmi::WMIError, namespace: &str) -> String {
     }
     e.to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[derive(serde::Deserialize)]
+    struct Os {
+        #[serde(rename = "Caption")]
+        caption: Option<String>,
+    }
+
+    const Q: &str = "SELECT Caption FROM Win32_OperatingSystem";
+
+    #[test]
+    fn a_hung_query_times_out_and_the_next_query_gets_a_new_thread() {
+        let config = CollectConfig { wmi_timeout_secs: 1, ..Default::default() };
+        // Block the WMI thread the way a hung provider would.
+        let stuck = submit(Box::new(|_| std::thread::sleep(Duration::from_secs(4)))).unwrap();
+        let started = Instant::now();
+        let err = query::<Os>(&config, CIMV2, Q).err().unwrap_or_default();
+        assert!(err.contains("timed out after 1s"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(3), "waited {:?}", started.elapsed());
+
+        let rows = query::<Os>(&config, CIMV2, Q).unwrap();
+        assert!(rows.iter().any(|r| r.caption.is_some()));
+        let current = WORKER.lock().unwrap().as_ref().map(|(g, _)| *g).unwrap_or(0);
+        assert!(current > stuck, "a new WMI thread should have been started");
+    }
+
+    #[test]
+    fn missing_namespace_is_named() {
+        let err = query::<Os>(&CollectConfig::default(), r"ROOT\NoSuchNamespace", Q).err().unwrap_or_default();
+        assert!(err.contains("does not exist"), "{err}");
+    }
+}
