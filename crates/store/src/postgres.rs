@@ -10,7 +10,10 @@ use crate::model::{initial_kind, judge_token};
 use ::postgres::{Client, Config, NoTls, Transaction};
 use std::sync::Mutex;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/postgres/0001_init.sql")),
+    (2, include_str!("migrations/postgres/0002_content_storage.sql")),
+];
 const POOL_SIZE: usize = 8;
 
 pub struct PgStore {
