@@ -62,6 +62,7 @@ impl Identity {
 
     pub fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        restrict_dir(dir);
         write_private(&key_path(dir), hex::encode(self.key.to_bytes()).as_bytes())?;
         crate::spool::write_atomic(&enrolment_path(dir), &serde_json::to_vec_pretty(&self.enrolment)?)
             .with_context(|| format!("cannot write {}", enrolment_path(dir).display()))?;
@@ -84,4 +85,59 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     f.write_all(bytes)?;
     f.sync_all()?;
     Ok(())
+}
+
+/// Limits the data directory to SYSTEM and Administrators on Windows:
+/// under ProgramData it would otherwise inherit read access for every local
+/// user, and it holds the agent's key and the operation journal. Well-known
+/// SIDs, not names, because account names are localised (Japanese Windows).
+pub fn restrict_dir(dir: &Path) {
+    #[cfg(windows)]
+    {
+        let out = std::process::Command::new("icacls")
+            .arg(dir)
+            .args(["/inheritance:r", "/grant:r", "*S-1-5-18:(OI)(CI)F", "*S-1-5-32-544:(OI)(CI)F"])
+            .output();
+        match out {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => tracing::warn!(dir = %dir.display(), out = %String::from_utf8_lossy(&o.stderr), "cannot restrict the data directory"),
+            Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "cannot run icacls"),
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+}
+
+/// Deletes the agent's data directory, but only one that looks like ours:
+/// a mistyped `--data C:\` must not wipe a disk.
+pub fn purge(dir: &Path) -> Result<()> {
+    if !dir.exists() {
+        println!("{} はありません", dir.display());
+        return Ok(());
+    }
+    let ours = ["enrolment.json", "agent.key", "state.json", "queue", "events"].iter().any(|n| dir.join(n).exists());
+    if !ours {
+        bail!("{} は lanward エージェントのデータディレクトリではありません (no enrolment.json, agent.key, queue or events); 削除しません", dir.display());
+    }
+    std::fs::remove_dir_all(dir).with_context(|| format!("cannot delete {}", dir.display()))?;
+    println!("削除しました: {}", dir.display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn purge_refuses_foreign_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("important.txt"), "x").unwrap();
+        assert!(super::purge(dir.path()).is_err());
+        assert!(dir.path().join("important.txt").exists());
+        let ours = dir.path().join("agent");
+        std::fs::create_dir_all(ours.join("queue")).unwrap();
+        super::purge(&ours).unwrap();
+        assert!(!ours.exists());
+    }
 }

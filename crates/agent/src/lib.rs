@@ -7,15 +7,21 @@
 //! - [`spool`]: the bounded queue of reports not yet acknowledged.
 //! - [`core`]: one check-in step (collect, diff, queue, send), shared by the
 //!   real agent loop ([`runner`]) and simulated agents ([`simulate`]).
+//! - [`events`]: the local journal of operation events (logon, lock,
+//!   suspend, foreground window…).
+//! - [`session`]: the helper in each user session and its pipe protocol.
 //!
 //! Must never depend on the server's storage or web stack.
 
 pub mod client;
 pub mod collect;
 pub mod core;
+pub mod events;
 pub mod identity;
+pub mod preset;
 pub mod runner;
 pub mod service;
+pub mod session;
 pub mod simulate;
 pub mod spool;
 

@@ -44,6 +44,11 @@ enum Command {
         checkins: Option<u64>,
     },
     /// インベントリを収集して表示する (collect and print the inventory as JSON; sends nothing)
+    /// エージェントのデータを削除する (uninstall with PURGE=1; the key, queue and journal)
+    Purge {
+        #[arg(long, default_value_os_t = identity::default_data_dir())]
+        data: PathBuf,
+    },
     Collect {
         #[arg(long)]
         data: Option<PathBuf>,
@@ -53,15 +58,11 @@ enum Command {
         #[arg(long, default_value_os_t = identity::default_data_dir())]
         data: PathBuf,
     },
-    /// Windows サービスとして登録する (install as a Windows service)
-    #[cfg(windows)]
-    InstallService {
-        #[arg(long, default_value_os_t = identity::default_data_dir())]
-        data: PathBuf,
+    /// Windows サービスの登録・解除・開始・停止 (Windows service; on Linux, explains systemd)
+    Service {
+        #[command(subcommand)]
+        action: ServiceAction,
     },
-    /// Windows サービスの登録を解除する
-    #[cfg(windows)]
-    UninstallService,
     /// (called by the Windows service control manager)
     #[cfg(windows)]
     #[command(hide = true)]
@@ -69,6 +70,9 @@ enum Command {
         #[arg(long, default_value_os_t = identity::default_data_dir())]
         data: PathBuf,
     },
+    /// (started by the service in each user session)
+    #[command(hide = true)]
+    SessionHelper,
     /// 模擬エージェントを動かす (simulated bureau PCs; also the load generator)
     Simulate {
         #[arg(long)]
@@ -92,6 +96,25 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         first_index: usize,
     },
+}
+
+#[derive(Subcommand)]
+enum ServiceAction {
+    /// サービスとして登録する (install; as administrator)
+    Install {
+        #[arg(long, default_value_os_t = identity::default_data_dir())]
+        data: PathBuf,
+    },
+    /// サービスを停止して登録を解除する (stop and uninstall)
+    Uninstall,
+    /// サービスを開始する (start)
+    Start {
+        /// Where the service keeps its data (named in error messages).
+        #[arg(long, default_value_os_t = identity::default_data_dir())]
+        data: PathBuf,
+    },
+    /// サービスを停止する (stop)
+    Stop,
 }
 
 fn main() {
@@ -136,6 +159,7 @@ fn real_main(cli: Cli) -> Result<()> {
             let opts = runner::RunOptions { data_dir: data, queue_cap_bytes: queue_mb * 1024 * 1024, max_splay_secs: splay, max_checkins: checkins };
             runner::run(opts, stop)
         }
+        Command::Purge { data } => identity::purge(&data),
         Command::Collect { data } => {
             let config = match data {
                 Some(d) => runner::load_collect_config(&d)?,
@@ -154,12 +178,13 @@ fn real_main(cli: Cli) -> Result<()> {
             print!("{}", lanward_agent::service::systemd_unit(&bin, &data.display().to_string()));
             Ok(())
         }
-        #[cfg(windows)]
-        Command::InstallService { data } => lanward_agent::service::windows::install(&std::env::current_exe()?, &data),
-        #[cfg(windows)]
-        Command::UninstallService => lanward_agent::service::windows::uninstall(),
+        Command::Service { action } => service(action),
         #[cfg(windows)]
         Command::RunService { data } => lanward_agent::service::windows::run_as_service(data),
+        #[cfg(windows)]
+        Command::SessionHelper => lanward_agent::session::windows::run_helper(),
+        #[cfg(not(windows))]
+        Command::SessionHelper => anyhow::bail!("session-helper は Windows 専用です (Windows only)"),
         Command::Simulate { server, token, count, interval, workers, heavy, duration, first_index } => {
             let opts = simulate::SimOptions {
                 server,
@@ -187,4 +212,39 @@ fn real_main(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+#[cfg(windows)]
+fn service(action: ServiceAction) -> Result<()> {
+    use lanward_agent::service::windows as svc;
+    match action {
+        ServiceAction::Install { data } => {
+            // The SCM starts services in System32: a relative path would point there.
+            let data = std::path::absolute(&data).with_context(|| format!("{}: パスを解決できません", data.display()))?;
+            svc::install(&std::env::current_exe()?, &data)?;
+            println!("サービス {} を登録しました (data {})。開始: lanward-agent service start", svc::SERVICE_NAME, data.display());
+        }
+        ServiceAction::Uninstall => {
+            svc::uninstall()?;
+            println!("サービス {} の登録を解除しました", svc::SERVICE_NAME);
+        }
+        ServiceAction::Start { data } => {
+            svc::start(&data)?;
+            println!("サービス {} を開始しました", svc::SERVICE_NAME);
+        }
+        ServiceAction::Stop => {
+            svc::stop()?;
+            println!("サービス {} を停止しました", svc::SERVICE_NAME);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(windows))]
+fn service(action: ServiceAction) -> Result<()> {
+    let data = match &action {
+        ServiceAction::Install { data } | ServiceAction::Start { data } => data.clone(),
+        ServiceAction::Uninstall | ServiceAction::Stop => identity::default_data_dir(),
+    };
+    anyhow::bail!("{}", lanward_agent::service::systemd_instructions(&data.display().to_string()))
 }

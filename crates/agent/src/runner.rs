@@ -75,8 +75,46 @@ fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) {
     }
 }
 
+/// Enrols with the installer's preset settings when not enrolled yet,
+/// retrying until it works or `stop` is set. Returns whether enrolled.
+fn enrol_from_preset(opts: &RunOptions, stop: &AtomicBool) -> Result<bool> {
+    if opts.data_dir.join("enrolment.json").exists() {
+        return Ok(true);
+    }
+    let Some((server, token)) = crate::preset::pending() else {
+        return Ok(false);
+    };
+    let os = if cfg!(windows) { "windows" } else { "linux" };
+    let mut backoff = Duration::from_secs(10);
+    while !stop.load(Ordering::Relaxed) {
+        match crate::client::enroll(&server, &token, &crate::collect::os::hostname(), os, crate::identity::generate_key()) {
+            Ok(id) => {
+                id.save(&opts.data_dir)?;
+                crate::preset::clear_token();
+                tracing::info!(agent = %id.enrolment.agent_id, site = %id.enrolment.site, "enrolled with the installer's settings");
+                return Ok(true);
+            }
+            Err(e) => {
+                let msg = format!("{e:#}");
+                // A refused token will not start working: stop trying it.
+                if msg.contains("token_") || msg.contains("指紋") {
+                    crate::preset::clear_token();
+                    anyhow::bail!("登録トークンが拒否されました: {msg}");
+                }
+                tracing::warn!(error = %msg, retry_in_secs = backoff.as_secs(), "enrolment failed; will retry");
+                sleep_unless_stopped(backoff, stop);
+                backoff = (backoff * 2).min(Duration::from_secs(900));
+            }
+        }
+    }
+    Ok(false)
+}
+
 /// Runs until `stop` is set (service stop, Ctrl-C) or `max_checkins` is reached.
 pub fn run(opts: RunOptions, stop: Arc<AtomicBool>) -> Result<()> {
+    if !enrol_from_preset(&opts, &stop)? && stop.load(Ordering::Relaxed) {
+        return Ok(());
+    }
     let mut core = open_core(&opts)?;
     tracing::info!(agent = %Identity::load(&opts.data_dir)?.enrolment.agent_id, "agent started");
     let splay = if opts.max_splay_secs == 0 { 0 } else { rand::random::<u64>() % (opts.max_splay_secs * 1000) };

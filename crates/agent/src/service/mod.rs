@@ -33,3 +33,26 @@ WantedBy=multi-user.target
 "
     )
 }
+
+/// What `lanward-agent service …` says on Linux, where systemd does the job.
+pub fn systemd_instructions(data_dir: &str) -> String {
+    format!(
+        "Linux では systemd でサービスとして動かします (on Linux, systemd runs the agent):
+  lanward-agent service-unit --data {data_dir} > /etc/systemd/system/lanward-agent.service
+  systemctl daemon-reload
+  systemctl enable --now lanward-agent      # 登録して開始 (install and start)
+  systemctl stop lanward-agent              # 停止 (stop)
+  systemctl disable --now lanward-agent     # 登録解除 (uninstall)
+"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_unit_runs_the_agent_on_the_data_directory() {
+        let unit = super::systemd_unit("/usr/bin/lanward-agent", "/var/lib/lanward-agent");
+        assert!(unit.contains("ExecStart=/usr/bin/lanward-agent run --data /var/lib/lanward-agent"));
+        assert!(super::systemd_instructions("/srv/a").contains("service-unit --data /srv/a"));
+    }
+}
