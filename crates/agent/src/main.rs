@@ -191,6 +191,7 @@ fn real_main(cli: Cli) -> Result<()> {
                 tokens: token,
                 count,
                 interval: interval.map(Duration::from_secs),
+                first_checkin_within: interval.map(Duration::from_secs).unwrap_or(Duration::from_secs(30)),
                 workers,
                 heavy,
                 change_rate: 0.02,

@@ -23,6 +23,10 @@ pub struct SimOptions {
     pub count: usize,
     /// Check-in interval; `None` follows what the server says.
     pub interval: Option<Duration>,
+    /// Each agent's first check-in comes at a random moment within this
+    /// window (splay): a whole interval for realistic load, a few seconds
+    /// for a demo that should fill up quickly.
+    pub first_checkin_within: Duration,
     pub workers: usize,
     /// Windows-sized inventories (300 applications, 150 hotfixes).
     pub heavy: bool,
@@ -152,7 +156,7 @@ fn sim_core(client: ServerClient, machine: &Arc<FakeMachine>) -> AgentCore {
 pub fn run(opts: &SimOptions, agents: Vec<SimAgent>, duration: Option<Duration>, stop: Arc<AtomicBool>) -> SimReport {
     let start = Instant::now();
     let end = duration.map(|d| start + d);
-    let first_window = opts.interval.unwrap_or(Duration::from_secs(30));
+    let first_window = opts.first_checkin_within;
     let heap: Mutex<BinaryHeap<Reverse<(Instant, usize)>>> = Mutex::new(
         (0..agents.len())
             .map(|i| Reverse((start + first_window.mul_f64(rand::random::<f64>()), i)))

@@ -68,6 +68,7 @@ fn server_bench(backend: &'static str, database: Option<String>) -> anyhow::Resu
         tokens: vec![token],
         count: full_n,
         interval: Some(Duration::from_secs(300)),
+        first_checkin_within: Duration::from_secs(300),
         workers: 8,
         heavy: true,
         change_rate: 0.02,

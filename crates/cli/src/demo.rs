@@ -77,6 +77,7 @@ pub fn run(data: PathBuf, listen: SocketAddr, agents: usize) -> Result<()> {
         tokens: site_tokens,
         count: agents,
         interval: Some(Duration::from_secs(60)),
+        first_checkin_within: Duration::from_secs(10),
         workers: 4,
         heavy: false,
         change_rate: 0.05,

@@ -39,6 +39,19 @@ fn s(v: &Value) -> String {
     }
 }
 
+/// Times are shown in Japan Standard Time, as the bureau reads them.
+fn jst(v: &Value) -> String {
+    let parsed = match v {
+        Value::String(s) => time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok(),
+        Value::Number(n) => n.as_i64().and_then(|ms| time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).ok()),
+        _ => None,
+    };
+    let Some(t) = parsed else { return s(v) };
+    let offset = time::UtcOffset::from_hms(9, 0, 0).unwrap_or(time::UtcOffset::UTC);
+    let t = t.to_offset(offset);
+    format!("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", t.year(), t.month() as u8, t.day(), t.hour(), t.minute(), t.second())
+}
+
 pub fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
@@ -60,18 +73,18 @@ pub fn print_assets(assets: &[Value]) {
                 s(&a["hardware"]["cpu"]["model"]),
                 mem,
                 apps,
-                s(&a["last_seen"]),
+                jst(&a["last_seen"]),
             ]
         })
         .collect();
-    print_table(&["ID", "ホスト名", "種別", "拠点", "OS", "CPU", "メモリ", "ソフト数", "最終確認"], &rows);
+    print_table(&["ID", "ホスト名", "種別", "拠点", "OS", "CPU", "メモリ", "ソフト数", "最終確認 (JST)"], &rows);
     eprintln!("{} 件", assets.len());
 }
 
 pub fn print_agents(r: &Value) {
     let rows: Vec<Vec<String>> = r["agents"]
         .as_array()
-        .map(|v| v.iter().map(|a| vec![s(&a["id"]), s(&a["hostname"]), s(&a["site"]), s(&a["last_seen"]), s(&a["revoked_at"])]).collect())
+        .map(|v| v.iter().map(|a| vec![s(&a["id"]), s(&a["hostname"]), s(&a["site"]), jst(&a["last_seen"]), jst(&a["revoked_at"])]).collect())
         .unwrap_or_default();
     print_table(&["エージェント ID", "ホスト名", "拠点", "最終確認", "失効"], &rows);
 }
@@ -87,8 +100,8 @@ pub fn print_tokens(r: &Value) {
 pub fn print_audit(r: &Value) {
     let rows: Vec<Vec<String>> = r["entries"]
         .as_array()
-        .map(|v| v.iter().map(|e| vec![s(&e["seq"]), s(&e["at_ms"]), s(&e["actor"]), s(&e["action"]), s(&e["target"]), s(&e["detail"])]).collect())
+        .map(|v| v.iter().map(|e| vec![s(&e["seq"]), jst(&e["at_ms"]), s(&e["actor"]), s(&e["action"]), s(&e["target"]), s(&e["detail"])]).collect())
         .unwrap_or_default();
-    print_table(&["#", "時刻(ms)", "実行者", "操作", "対象", "詳細"], &rows);
+    print_table(&["#", "時刻 (JST)", "実行者", "操作", "対象", "詳細"], &rows);
     println!("ハッシュ連鎖: {}", if r["chain_intact"].as_bool() == Some(true) { "正常" } else { "改ざんの疑いあり" });
 }

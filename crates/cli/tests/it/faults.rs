@@ -15,6 +15,7 @@ fn sim_options(server: &Server, token: String, count: usize, heavy: bool) -> Sim
         tokens: vec![token],
         count,
         interval: None,
+        first_checkin_within: Duration::from_secs(1),
         workers: 4,
         heavy,
         change_rate: 0.0,
