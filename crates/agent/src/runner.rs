@@ -115,9 +115,12 @@ pub fn run(opts: RunOptions, stop: Arc<AtomicBool>) -> Result<()> {
     if !enrol_from_preset(&opts, &stop)? && stop.load(Ordering::Relaxed) {
         return Ok(());
     }
+    // A machine that has never reported does so at once (the operator who
+    // just installed it wants to see it); later starts wait a random splay.
+    let first_report = !opts.data_dir.join("state.json").exists();
     let mut core = open_core(&opts)?;
     tracing::info!(agent = %Identity::load(&opts.data_dir)?.enrolment.agent_id, "agent started");
-    let splay = if opts.max_splay_secs == 0 { 0 } else { rand::random::<u64>() % (opts.max_splay_secs * 1000) };
+    let splay = if opts.max_splay_secs == 0 || first_report { 0 } else { rand::random::<u64>() % (opts.max_splay_secs * 1000) };
     sleep_unless_stopped(Duration::from_millis(splay), &stop);
     let mut backoff = Duration::from_secs(5);
     let mut done = 0u64;

@@ -5,3 +5,4 @@ mod bad_input;
 mod enrolment;
 mod faults;
 mod support;
+mod wine;

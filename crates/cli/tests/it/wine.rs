@@ -1,0 +1,325 @@
+//! The Windows agent for real: `lanward-agent.exe`, cross-built with mingw,
+//! enrols with and reports to the real Linux server while running under
+//! Wine in a fresh prefix seeded like a bureau PC (`tests/wine/seed.reg`).
+//!
+//! Needs wine64 and x86_64-w64-mingw32-gcc (`bash .ci/run` installs them).
+//! Without them the test fails when `CI=true` and is skipped otherwise.
+
+#[path = "../../../../tests/wine/harness.rs"]
+mod harness;
+
+use crate::support::*;
+use harness::{windows_path, Tools, Wine};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const DEPARTMENT: &str = r"HKLM\SOFTWARE\Policies\Lanward\Test\Department";
+const MISSING: &str = r"HKLM\SOFTWARE\Policies\Lanward\Test\Missing";
+
+/// The target directory this test binary was built in
+/// (`<target>/debug/deps/it-…`), so the nested build reuses it.
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    exe.ancestors().nth(3).expect("target dir").to_path_buf()
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+fn step(start: Instant, what: &str) {
+    eprintln!("[wine {:5.1} s] {what}", start.elapsed().as_secs_f64());
+}
+
+fn find<'a>(list: &'a Value, name: &str) -> Option<&'a Value> {
+    list.as_array().expect("array").iter().find(|v| v["name"] == name)
+}
+
+#[test]
+fn windows_agent_under_wine_end_to_end() {
+    let tools = match Tools::find() {
+        Ok(t) => t,
+        Err(e) if in_ci() => panic!("the Windows agent cannot be tested under Wine in CI: {e}"),
+        Err(e) => {
+            eprintln!("wine::windows_agent_under_wine_end_to_end skipped: {e}");
+            return;
+        }
+    };
+    let start = Instant::now();
+    let root = harness::workspace_root(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::tempdir().unwrap();
+    let scratch = tmp.path().join("scratch");
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&scratch).unwrap();
+    std::fs::create_dir_all(&bin).unwrap();
+
+    // 1. The exe (a no-op when CI built it already) and the test-only shim.
+    let built = harness::build_agent(&root, &target_dir(), false, &scratch).unwrap_or_else(|e| panic!("{e}"));
+    let shim = harness::build_shim(&tools, &root, &bin).unwrap_or_else(|e| panic!("{e}"));
+    let exe = harness::stage(&built, &shim, &bin).unwrap_or_else(|e| panic!("{e}"));
+    let exe_arg = exe.to_str().expect("utf-8 temp path").to_string();
+    step(start, "built lanward-agent.exe and bcryptprimitives.dll");
+
+    // 2. A fresh prefix reporting Windows 10, seeded like a bureau PC.
+    let wine = Wine::create(tools, tmp.path().join("prefix"), scratch.clone()).unwrap_or_else(|e| panic!("{e}"));
+    step(start, "wineboot done");
+    let seed = std::fs::read_to_string(harness::harness_dir(&root).join("seed.reg")).unwrap();
+    wine.import_reg(&seed).unwrap_or_else(|e| panic!("{e}"));
+    let sid = wine.user_sid().unwrap_or_else(|e| panic!("{e}"));
+    step(start, &format!("registry seeded (user {sid})"));
+
+    // 3. The real server, a token, and the agent's data directory with the
+    //    administrator's collection config.
+    let server = Server::start(&tmp.path().join("srv"), false, &[]);
+    let token = server.create_token("HAISUI", "1h", 1);
+    let data = tmp.path().join("agent-data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("collect.json"), serde_json::json!({ "registry_values": [DEPARTMENT, MISSING] }).to_string()).unwrap();
+    let data_arg = windows_path(&data);
+
+    let agent = |args: &[&str], timeout_secs: u64| {
+        let mut all = vec![exe_arg.as_str()];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--data", &data_arg]);
+        let ran = wine.run(&all, Duration::from_secs(timeout_secs)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(ran.ok(), "lanward-agent.exe {args:?} under Wine: {}\n--- server log ---\n{}", ran.describe(), server_log(&server.data));
+        assert!(!ran.stderr.contains("panicked"), "{}", ran.describe());
+        ran
+    };
+    let enrolled = agent(&["enroll", "--server", &server.url, "--token", &token], 90);
+    assert!(enrolled.stdout.contains("登録しました"), "{}", enrolled.describe());
+    assert!(data.join("enrolment.json").is_file());
+    step(start, "enrolled");
+    agent(&["run", "--splay", "0", "--checkins", "1"], 120);
+    step(start, "first check-in done");
+
+    // 4. What the server stored, through its API.
+    let assets = server.assets();
+    assert_eq!(assets.len(), 1, "{assets:#?}");
+    let a = &assets[0];
+    let context = serde_json::to_string_pretty(a).unwrap();
+    let ctx = |what: &str| format!("{what}\n--- asset ---\n{context}");
+    assert_eq!(a["site"], "HAISUI");
+    assert_eq!(a["kind"], "pc", "{}", ctx("a Windows 10 workstation is a pc"));
+    // Wine's Tcpip\Parameters\Hostname is the Linux host name up to the first dot.
+    let linux_host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let short = linux_host.trim().split('.').next().unwrap_or_default();
+    assert!(a["hostname"].as_str().unwrap().eq_ignore_ascii_case(short), "{}", ctx("Wine reports the Linux host name"));
+
+    // OS: WMI's caption, the registry's build numbers. Wine writes
+    // CurrentBuild but no UBR; seed.reg adds one (1256) as real Windows has.
+    let os = &a["os"];
+    assert_eq!(os["family"], "windows", "{}", ctx("os.family"));
+    assert_eq!(os["arch"], "x86_64", "{}", ctx("os.arch"));
+    assert!(os["name"].as_str().unwrap().contains("Windows 10"), "{}", ctx("os.name"));
+    let build = os["build"].as_str().unwrap();
+    let (current_build, ubr) = build.split_once('.').unwrap_or_else(|| panic!("{}", ctx("os.build is CurrentBuild.UBR")));
+    assert!(current_build.len() == 5 && current_build.bytes().all(|b| b.is_ascii_digit()), "{}", ctx("os.build"));
+    assert_eq!(ubr, "1256", "{}", ctx("os.build's UBR"));
+    assert_eq!(os["version"], format!("10.0.{current_build}").as_str(), "{}", ctx("os.version"));
+
+    // Software from the three Uninstall sources, Japanese names intact.
+    let software = &a["software"];
+    let ichitaro = find(software, "一太郎 2024").unwrap_or_else(|| panic!("{}", ctx("一太郎 (HKLM)")));
+    assert_eq!(ichitaro["source"], "hklm");
+    assert_eq!(ichitaro["arch"], "x64");
+    assert_eq!(ichitaro["version"], "34.0.1");
+    assert_eq!(ichitaro["publisher"], "株式会社ジャストシステム");
+    assert_eq!(ichitaro["product_code"], "{6D3F2A71-1C8B-4E0A-9B57-2A64F0C3D811}");
+    let lhaplus = find(software, "Lhaplus").unwrap_or_else(|| panic!("{}", ctx("Lhaplus (WOW6432Node)")));
+    assert_eq!(lhaplus["source"], "hklm-wow64");
+    assert_eq!(lhaplus["arch"], "x86");
+    let ime = find(software, "Google 日本語入力").unwrap_or_else(|| panic!("{}", ctx("Google 日本語入力 (HKCU)")));
+    assert_eq!(ime["source"], format!("hku:{sid}").as_str());
+    assert_eq!(ime["version"], "2.29.5370.100");
+    // The hidden runtime is a system component, not an application; the
+    // leftover key without DisplayName is nowhere.
+    assert!(find(software, "Lanward テスト ランタイム").is_none(), "{}", ctx("system component listed as software"));
+    let runtime = find(&a["system_components"], "Lanward テスト ランタイム").unwrap_or_else(|| panic!("{}", ctx("system_components")));
+    assert_eq!(runtime["source"], "hklm");
+    // Exactly what seed.reg holds (a fresh prefix without Mono and Gecko
+    // has no Uninstall entries of its own).
+    let names = |list: &Value| {
+        let mut n: Vec<String> = list.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap_or("").to_string()).collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names(software), ["Google 日本語入力", "Lhaplus", "一太郎 2024"], "{}", ctx("software"));
+    assert_eq!(names(&a["system_components"]), ["Lanward テスト ランタイム"], "{}", ctx("system_components"));
+
+    // Hotfixes from WMI: Wine's Win32_QuickFixEngineering has one row.
+    let hotfixes = a["hotfixes"].as_array().unwrap();
+    assert!(!hotfixes.is_empty(), "{}", ctx("hotfixes from Win32_QuickFixEngineering"));
+    assert!(hotfixes.iter().all(|h| h["id"].as_str().is_some_and(|id| id.starts_with("KB"))), "{}", ctx("hotfix ids"));
+
+    // Office Click-to-Run.
+    let office = &a["office"];
+    assert_eq!(office["version"], "16.0.14332.20763", "{}", ctx("office.version"));
+    assert_eq!(office["channel"], "PerpetualVL2021", "{}", ctx("office.channel"));
+    assert_eq!(office["platform"], "x64");
+    assert_eq!(office["product_ids"], serde_json::json!(["Standard2021Volume"]));
+
+    // Apex One from its registry keys (Smart Scan: the NonCrc pattern).
+    let trend = a["antivirus"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"].as_str().is_some_and(|n| n.contains("Trend Micro")))
+        .unwrap_or_else(|| panic!("{}", ctx("Trend Micro product")));
+    assert_eq!(trend["source"], "registry");
+    assert_eq!(trend["pattern_version"], "19.645.00", "{}", ctx("pattern"));
+    assert_eq!(trend["product_version"], "14.0.12737");
+    assert_eq!(trend["enabled"], true);
+
+    // The registry values asked for in collect.json: one found, one not.
+    let registry = a["registry"].as_array().unwrap();
+    let dept = registry.iter().find(|r| r["name"] == "Department").unwrap_or_else(|| panic!("{}", ctx("registry Department")));
+    assert_eq!(dept["key"], r"HKLM\SOFTWARE\Policies\Lanward\Test");
+    assert_eq!(dept["value"], "配水課", "{}", ctx("registry value"));
+    assert_eq!(dept["kind"], "REG_SZ");
+    assert!(dept["error"].is_null());
+    let missing = registry.iter().find(|r| r["name"] == "Missing").unwrap_or_else(|| panic!("{}", ctx("registry Missing")));
+    assert!(missing["value"].is_null() && missing["error"].as_str().is_some_and(|e| e.contains("not found")), "{}", ctx("missing value"));
+
+    // Wine has no Security Center: a note, not a failure.
+    let notes = a["diagnostics"].as_array().unwrap();
+    assert!(
+        notes.iter().any(|n| n["collector"] == "antivirus" && n["message"].as_str().is_some_and(|m| m.contains("SecurityCenter2"))),
+        "{}",
+        ctx("diagnostics note about SecurityCenter2")
+    );
+    for section in ["os", "hardware", "storage", "network", "software", "hotfixes", "office", "antivirus", "registry", "diagnostics"] {
+        assert!(a["sections"][section]["hash"].is_string(), "{}", ctx(&format!("section {section} was not received")));
+    }
+    assert!(a["hardware"]["cpu"]["cores"].as_u64().is_some_and(|c| c >= 1), "{}", ctx("hardware.cpu"));
+
+    // 5. A second check-in (state.json and the queue on a Windows file
+    //    system): nothing changed, so nothing is sent again.
+    let id = a["id"].as_i64().unwrap();
+    let before = server.get_json(&format!("/api/v1/assets/{id}"))["sections"]["software"]["received_at"].clone();
+    agent(&["run", "--splay", "0", "--checkins", "1"], 120);
+    let after = server.get_json(&format!("/api/v1/assets/{id}"));
+    assert_eq!(after["sections"]["software"]["received_at"], before, "unchanged software was sent again");
+    assert!(after["last_seen"].is_string());
+    step(start, "second check-in done");
+    drop(wine);
+    step(start, "done");
+}
+
+fn server_log(data: &Path) -> String {
+    std::fs::read_to_string(data.with_extension("log")).unwrap_or_default()
+}
+
+/// Builds the agent's MSI with wixl (as `packaging/windows/build-msi.sh`
+/// does) around `exe`, as version `version`.
+fn build_msi(root: &Path, exe: &Path, version: &str, out: &Path) {
+    // wixl wants the source path relative to its working directory.
+    let dir = exe.parent().expect("exe dir");
+    let st = std::process::Command::new("wixl")
+        .current_dir(dir)
+        .args(["-a", "x64", "-D", &format!("Version={version}"), "-D", "AgentExe=lanward-agent.exe", "-o"])
+        .arg(out)
+        .arg(root.join("packaging/windows/lanward-agent.wxs"))
+        .output()
+        .expect("run wixl (apt-get install wixl)");
+    assert!(st.status.success() && out.is_file(), "wixl failed: {}", String::from_utf8_lossy(&st.stderr));
+}
+
+/// The agent's MSI under Wine's msiexec: a silent install with SERVER and
+/// TOKEN installs the agent and its enrolment preset, with which the agent
+/// enrols and reports; a newer MSI upgrades in place keeping the identity;
+/// uninstall removes the program and keeps the data; PURGE=1 removes the
+/// data too.
+#[test]
+fn agent_msi_installs_enrols_upgrades_and_uninstalls() {
+    let tools = match Tools::find() {
+        Ok(t) if which("wixl") => t,
+        Ok(_) if in_ci() => panic!("wixl is missing in CI (apt-get install wixl)"),
+        Err(e) if in_ci() => panic!("the agent MSI cannot be tested under Wine in CI: {e}"),
+        _ => {
+            eprintln!("wine::agent_msi_installs_enrols_upgrades_and_uninstalls skipped: wine, mingw or wixl missing");
+            return;
+        }
+    };
+    let start = Instant::now();
+    let root = harness::workspace_root(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::tempdir().unwrap();
+    let (scratch, bin) = (tmp.path().join("scratch"), tmp.path().join("bin"));
+    std::fs::create_dir_all(&scratch).unwrap();
+    std::fs::create_dir_all(&bin).unwrap();
+    let built = harness::build_agent(&root, &target_dir(), false, &scratch).unwrap_or_else(|e| panic!("{e}"));
+    let shim = harness::build_shim(&tools, &root, &scratch).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(&built, bin.join("lanward-agent.exe")).unwrap();
+    let (msi1, msi2) = (tmp.path().join("lanward-agent-0.1.0.msi"), tmp.path().join("lanward-agent-0.1.1.msi"));
+    build_msi(&root, &bin.join("lanward-agent.exe"), "0.1.0", &msi1);
+    build_msi(&root, &bin.join("lanward-agent.exe"), "0.1.1", &msi2);
+    step(start, "built two MSIs");
+
+    let wine = Wine::create(tools, tmp.path().join("prefix"), scratch.clone()).unwrap_or_else(|e| panic!("{e}"));
+    // The test-only shim goes to system32, where every Rust program finds
+    // it; the MSI itself ships only the agent.
+    std::fs::copy(&shim, tmp.path().join("prefix/drive_c/windows/system32/bcryptprimitives.dll")).unwrap();
+    step(start, "wineboot done");
+
+    let server = Server::start(&tmp.path().join("srv"), false, &[]);
+    let token = server.create_token("HQ", "1h", 5);
+    let install_dir = tmp.path().join("prefix/drive_c/Program Files/lanward");
+    let data_dir = tmp.path().join("prefix/drive_c/ProgramData/lanward/agent");
+    let msiexec = |args: &[&str]| {
+        let ran = wine.run(&[&["msiexec"], args].concat(), Duration::from_secs(180)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(ran.ok(), "msiexec {args:?}: {}", ran.describe());
+    };
+
+    // 1. Silent install with the enrolment settings.
+    let log = windows_path(&scratch.join("install.log"));
+    msiexec(&["/i", &windows_path(&msi1), "/qn", &format!("SERVER={}", server.url), &format!("TOKEN={token}"), "/l*v", &log]);
+    assert!(install_dir.join("lanward-agent.exe").is_file(), "installed to Program Files\\lanward");
+    assert!(!install_dir.join("bcryptprimitives.dll").exists(), "the shim is not part of the product");
+    // (MsiHiddenProperties keeps TOKEN out of the log on Windows; Wine's
+    // msiexec ignores it, so that is not checked here.)
+    step(start, "installed");
+
+    // 2. The preset is in the registry, and the installed agent enrols with
+    //    it and reports. (Under Wine 8 the service that the MSI registers
+    //    does not start reliably — Wine ends services when the last
+    //    ordinary process exits — so the agent runs here in the foreground
+    //    from its installed location, taking the same preset path.)
+    let preset = wine.run(&["reg", "query", r"HKLM\SOFTWARE\lanward\Agent"], Duration::from_secs(60)).unwrap();
+    assert!(preset.ok() && preset.stdout.contains(&server.url), "MSI wrote the enrolment preset: {}", preset.describe());
+    let exe_installed = r"C:\Program Files\lanward\lanward-agent.exe";
+    let data_arg = r"C:\ProgramData\lanward\agent";
+    let ran = wine.run(&[exe_installed, "run", "--splay", "0", "--checkins", "1", "--data", data_arg], Duration::from_secs(120)).unwrap();
+    assert!(ran.ok(), "installed agent under Wine: {}\n--- server log ---\n{}", ran.describe(), server_log(&server.data));
+    let assets = server.assets();
+    let asset = assets.iter().find(|a| a["os"]["family"] == "windows").unwrap_or_else(|| panic!("no Windows asset: {assets:#?}"));
+    assert_eq!(asset["site"], "HQ");
+    assert!(data_dir.join("enrolment.json").is_file());
+    let query = wine.run(&["reg", "query", r"HKLM\SOFTWARE\lanward\Agent", "/v", "EnrollToken"], Duration::from_secs(60)).unwrap();
+    assert!(!query.ok() || !query.stdout.contains("lwt1."), "the agent deletes the token after enrolling: {}", query.describe());
+    step(start, "installed agent enrolled from the preset and reported");
+
+    // 3. A newer MSI upgrades in place: same agent, no second enrolment.
+    msiexec(&["/i", &windows_path(&msi2), "/qn"]);
+    assert!(install_dir.join("lanward-agent.exe").is_file());
+    let agents = server.get_json("/api/v1/agents");
+    assert_eq!(agents["agents"].as_array().unwrap().len(), 1, "the upgrade kept the agent's identity");
+    step(start, "upgraded");
+
+    // 4. Uninstall keeps the data; the service is gone.
+    msiexec(&["/x", &windows_path(&msi2), "/qn"]);
+    assert!(!install_dir.join("lanward-agent.exe").exists(), "program removed");
+    assert!(data_dir.join("enrolment.json").is_file(), "uninstall keeps the agent's data");
+    step(start, "uninstalled, data kept");
+
+    // 5. Reinstall (the kept identity is reused), then uninstall with PURGE=1.
+    msiexec(&["/i", &windows_path(&msi1), "/qn"]);
+    msiexec(&["/x", &windows_path(&msi1), "/qn", "PURGE=1"]);
+    assert!(!data_dir.exists(), "PURGE=1 removes the agent's data");
+    assert_eq!(server.get_json("/api/v1/agents")["agents"].as_array().unwrap().len(), 1);
+    step(start, "purged");
+}
+
+fn which(name: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+}
