@@ -66,6 +66,16 @@ fn windows_agent_under_wine_end_to_end() {
     step(start, "wineboot done");
     let seed = std::fs::read_to_string(harness::harness_dir(&root).join("seed.reg")).unwrap();
     wine.import_reg(&seed).unwrap_or_else(|e| panic!("{e}"));
+    // Hostile Uninstall entries: a binary DisplayName, a 50,000-character
+    // one, and one with a lone UTF-16 surrogate.
+    let uninstall = r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall";
+    let hostile = format!(
+        "Windows Registry Editor Version 5.00\n\n[{uninstall}\\LanwardBadType]\n\"DisplayName\"=hex:de,ad,be,ef\n\n\
+         [{uninstall}\\LanwardHugeName]\n\"DisplayName\"=\"{}\"\n\"DisplayVersion\"=\"1.0\"\n\n\
+         [{uninstall}\\LanwardGarbage]\n\"DisplayName\"=hex(1):41,00,00,d8,42,00,00,00\n",
+        "長".repeat(50_000)
+    );
+    wine.import_reg(&hostile).unwrap_or_else(|e| panic!("{e}"));
     let sid = wine.user_sid().unwrap_or_else(|e| panic!("{e}"));
     step(start, &format!("registry seeded (user {sid})"));
 
@@ -145,7 +155,9 @@ fn windows_agent_under_wine_end_to_end() {
         n.sort();
         n
     };
-    assert_eq!(names(software), ["Google 日本語入力", "Lhaplus", "一太郎 2024"], "{}", ctx("software"));
+    let mut plain = names(software);
+    plain.retain(|n| !n.starts_with('長') && n != "A\u{FFFD}B"); // the hostile entries, checked below
+    assert_eq!(plain, ["Google 日本語入力", "Lhaplus", "一太郎 2024"], "{}", ctx("software"));
     assert_eq!(names(&a["system_components"]), ["Lanward テスト ランタイム"], "{}", ctx("system_components"));
 
     // Hotfixes from WMI: Wine's Win32_QuickFixEngineering has one row.
@@ -192,6 +204,16 @@ fn windows_agent_under_wine_end_to_end() {
     for section in ["os", "hardware", "storage", "network", "software", "hotfixes", "office", "antivirus", "registry", "diagnostics"] {
         assert!(a["sections"][section]["hash"].is_string(), "{}", ctx(&format!("section {section} was not received")));
     }
+    // The hostile entries: kept where possible, each explained in a note.
+    let note_about = |key: &str, what: &str| {
+        notes.iter().any(|n| n["collector"] == "software" && n["message"].as_str().is_some_and(|m| m.contains(key) && m.contains(what)))
+    };
+    assert!(note_about("LanwardBadType", "REG_BINARY"), "{}", ctx("note about the binary DisplayName"));
+    assert!(note_about("LanwardHugeName", "50000 characters"), "{}", ctx("note about the huge DisplayName"));
+    assert!(note_about("LanwardGarbage", "invalid UTF-16"), "{}", ctx("note about the broken UTF-16"));
+    let names: Vec<&str> = a["software"].as_array().unwrap().iter().filter_map(|s| s["name"].as_str()).collect();
+    assert!(names.iter().any(|n| n.starts_with('長') && n.chars().count() == 1024), "{}", ctx("huge name cut to 1024 characters"));
+    assert!(names.contains(&"A\u{FFFD}B"), "{}", ctx("broken UTF-16 kept with a replacement character"));
     assert!(a["hardware"]["cpu"]["cores"].as_u64().is_some_and(|c| c >= 1), "{}", ctx("hardware.cpu"));
 
     // 5. A second check-in (state.json and the queue on a Windows file

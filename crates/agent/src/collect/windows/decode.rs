@@ -297,6 +297,55 @@ pub fn reg_value_text(kind: u32, bytes: &[u8]) -> String {
     }
 }
 
+/// Longest text kept from one registry value of an Uninstall entry: a
+/// 100 KB DisplayName is an installer's bug, not a name.
+pub const MAX_TEXT_CHARS: usize = 1024;
+
+/// The name of a registry value type, for notes.
+pub fn reg_type_name(kind: u32) -> String {
+    match kind {
+        REG_SZ => "REG_SZ".into(),
+        REG_EXPAND_SZ => "REG_EXPAND_SZ".into(),
+        REG_MULTI_SZ => "REG_MULTI_SZ".into(),
+        REG_DWORD => "REG_DWORD".into(),
+        REG_QWORD => "REG_QWORD".into(),
+        REG_BINARY => "REG_BINARY".into(),
+        REG_NONE => "REG_NONE".into(),
+        other => format!("type {other}"),
+    }
+}
+
+/// An Uninstall entry's text value, judged: the usable text (if any) and
+/// what was wrong with it (if anything), so that the collector keeps what
+/// it can and says what it could not read.
+pub fn checked_text(kind: u32, bytes: &[u8]) -> (Option<String>, Option<String>) {
+    let mut problems = Vec::new();
+    let text = match kind {
+        REG_SZ | REG_EXPAND_SZ | REG_MULTI_SZ => {
+            let t = reg_value_text(kind, bytes);
+            if t.contains('\u{FFFD}') {
+                problems.push("contains invalid UTF-16 (replaced with U+FFFD)".to_string());
+            }
+            t
+        }
+        REG_DWORD | REG_QWORD => reg_value_text(kind, bytes),
+        other => return (None, Some(format!("has type {} instead of text; ignored", reg_type_name(other)))),
+    };
+    let cleaned: String = text.chars().filter(|c| !c.is_control() || *c == '\t').collect();
+    if cleaned.len() != text.len() {
+        problems.push("contains control characters (removed)".to_string());
+    }
+    let trimmed = cleaned.trim();
+    let count = trimmed.chars().count();
+    let kept: String = if count > MAX_TEXT_CHARS {
+        problems.push(format!("is {count} characters long; cut to {MAX_TEXT_CHARS}"));
+        trimmed.chars().take(MAX_TEXT_CHARS).collect()
+    } else {
+        trimmed.to_string()
+    };
+    ((!kept.is_empty()).then_some(kept), (!problems.is_empty()).then(|| problems.join("; ")))
+}
+
 /// A registry value as a number: DWORD/QWORD, or a string of digits
 /// (some installers store numbers as REG_SZ).
 pub fn reg_value_u64(kind: u32, bytes: &[u8]) -> Option<u64> {
@@ -405,6 +454,33 @@ pub fn hotfix_date(s: &str) -> Option<String> {
         }
     }
     Some(s.to_string())
+}
+
+#[cfg(test)]
+mod checked_text_tests {
+    use super::*;
+
+    fn utf16(s: &str) -> Vec<u8> {
+        s.encode_utf16().chain([0]).flat_map(|u| u.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn bad_uninstall_values_are_kept_where_possible_and_explained() {
+        assert_eq!(checked_text(REG_SZ, &utf16("一太郎 2024")), (Some("一太郎 2024".into()), None));
+        let (t, p) = checked_text(REG_BINARY, &[0xde, 0xad]);
+        assert!(t.is_none() && p.unwrap().contains("REG_BINARY"));
+        let (t, p) = checked_text(REG_SZ, &utf16(&"長".repeat(50_000)));
+        assert_eq!(t.unwrap().chars().count(), MAX_TEXT_CHARS);
+        assert!(p.unwrap().contains("50000 characters"));
+        // "A", a lone high surrogate, "B".
+        let (t, p) = checked_text(REG_SZ, &[0x41, 0, 0x00, 0xd8, 0x42, 0, 0, 0]);
+        assert_eq!(t.unwrap(), "A\u{FFFD}B");
+        assert!(p.unwrap().contains("invalid UTF-16"));
+        let (t, p) = checked_text(REG_SZ, &utf16("Bad\u{7}Name"));
+        assert_eq!((t.as_deref(), p.is_some()), (Some("BadName"), true));
+        assert_eq!(checked_text(REG_SZ, &[]), (None, None));
+        assert_eq!(checked_text(REG_SZ, &[0x41]), (None, None));
+    }
 }
 
 #[cfg(test)]

@@ -47,6 +47,16 @@ pub fn string(key: &RegKey, name: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_string())
 }
 
+/// A text value of an Uninstall entry with what was wrong with it, if
+/// anything (wrong type, invalid UTF-16, too long, unreadable).
+pub fn checked(key: &RegKey, name: &str) -> (Option<String>, Option<String>) {
+    match raw(key, name) {
+        Ok(Some((kind, bytes))) => decode::checked_text(kind, &bytes),
+        Ok(None) => (None, None),
+        Err(e) => (None, Some(format!("cannot be read: {e}"))),
+    }
+}
+
 /// A value as a number (DWORD, QWORD or digits in a string).
 pub fn number(key: &RegKey, name: &str) -> Option<u64> {
     let (kind, bytes) = raw(key, name).ok()??;

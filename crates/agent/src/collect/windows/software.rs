@@ -21,13 +21,13 @@ pub fn collect(_: &CollectConfig, notes: &mut Notes) -> Result<Vec<Software>, St
     // A machine-wide key that exists but cannot be read fails the section:
     // a partial list would look like software being uninstalled.
     if let Some(key) = reg::open(&hklm, "HKLM", UNINSTALL)? {
-        read_uninstall(&key, "hklm", Some(machine_arch), &mut list, &mut unreadable);
+        read_uninstall(&key, "hklm", Some(machine_arch), &mut list, &mut unreadable, notes);
     } else {
         note(notes, "software", format!(r"HKLM\{UNINSTALL} does not exist"));
     }
     // Absent on 32-bit Windows.
     if let Some(key) = reg::open(&hklm, "HKLM", UNINSTALL_WOW64)? {
-        read_uninstall(&key, "hklm-wow64", Some("x86"), &mut list, &mut unreadable);
+        read_uninstall(&key, "hklm-wow64", Some("x86"), &mut list, &mut unreadable, notes);
     }
 
     // Per-user installs (e.g. Teams, Zoom, Chrome without admin rights),
@@ -46,7 +46,7 @@ pub fn collect(_: &CollectConfig, notes: &mut Notes) -> Result<Vec<Software>, St
             continue;
         }
         match reg::open(&users, "HKU", &format!(r"{sid}\{USER_UNINSTALL}")) {
-            Ok(Some(key)) => read_uninstall(&key, &format!("hku:{sid}"), None, &mut list, &mut unreadable),
+            Ok(Some(key)) => read_uninstall(&key, &format!("hku:{sid}"), None, &mut list, &mut unreadable, notes),
             Ok(None) => {}
             Err(e) => note(notes, "software", e),
         }
@@ -60,7 +60,7 @@ pub fn collect(_: &CollectConfig, notes: &mut Notes) -> Result<Vec<Software>, St
 
 /// Adds the entries under one Uninstall key. Subkeys without a DisplayName
 /// are not applications (leftovers, patches' bookkeeping) and are skipped.
-fn read_uninstall(key: &RegKey, source: &str, arch: Option<&str>, out: &mut Vec<Software>, unreadable: &mut usize) {
+fn read_uninstall(key: &RegKey, source: &str, arch: Option<&str>, out: &mut Vec<Software>, unreadable: &mut usize, notes: &mut Notes) {
     for name in key.enum_keys() {
         let Ok(name) = name else {
             *unreadable += 1;
@@ -73,12 +73,21 @@ fn read_uninstall(key: &RegKey, source: &str, arch: Option<&str>, out: &mut Vec<
                 continue;
             }
         };
-        let Some(display_name) = reg::string(&entry, "DisplayName") else { continue };
+        // Keep what can be read, and say what could not and why.
+        let mut field = |value: &str| {
+            let (text, problem) = reg::checked(&entry, value);
+            if let Some(p) = problem {
+                note(notes, "software", format!(r"{source} Uninstall\{name}: {value} {p}"));
+            }
+            text
+        };
+        let Some(display_name) = field("DisplayName") else { continue };
+        let (version, publisher, install_date) = (field("DisplayVersion"), field("Publisher"), field("InstallDate"));
         out.push(Software {
             name: display_name,
-            version: reg::string(&entry, "DisplayVersion"),
-            publisher: reg::string(&entry, "Publisher"),
-            install_date: reg::string(&entry, "InstallDate"),
+            version,
+            publisher,
+            install_date,
             arch: arch.map(str::to_string),
             source: source.to_string(),
             system_component: reg::number(&entry, "SystemComponent") == Some(1),
