@@ -215,7 +215,7 @@ mod tests {
         h.insert("os".to_string(), "ab".to_string());
         let report = br#"{"collected_at_ms":1,"section_hashes":{"os":"ab"},"sections":{"os":{"hostname":"x"}}}"#;
         let gap = QueueGap { dropped_items: 2, dropped_bytes: 3, first_dropped_at_ms: 4, last_dropped_at_ms: 5 };
-        let req: lanward_proto::CheckinRequest = serde_json::from_slice(&checkin_body(Some(&h), Some(report), &[gap.clone()])).unwrap();
+        let req: lanward_proto::CheckinRequest = serde_json::from_slice(&checkin_body(Some(&h), Some(report), std::slice::from_ref(&gap))).unwrap();
         assert_eq!(req.section_hashes, h);
         assert_eq!(req.gaps, vec![gap]);
         assert_eq!(req.report.unwrap().sections["os"].get(), r#"{"hostname":"x"}"#);

@@ -233,7 +233,8 @@ fn agent_bench() -> anyhow::Result<()> {
     println!("\n### Agent footprint (this machine: {} cores)\n", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
     println!("| measure | lanward-agent | fusioninventory-agent | target |");
     println!("|---|---|---|---|");
-    let fi_cell = |f: &dyn Fn(&(f64, i64, u64, bool)) -> String| fi.as_ref().map(f).unwrap_or_else(|| "not installed".into());
+    type Peer = (f64, i64, u64, bool);
+    let fi_cell = |f: &dyn Fn(&Peer) -> String| fi.as_ref().map(f).unwrap_or_else(|| "not installed".into());
     println!("| full inventory CPU time | {:.3} s | {} | ≤ 0.2 s |", lw_cpu, fi_cell(&|f| format!("{:.3} s", f.0)));
     println!("| full inventory peak RSS | {:.1} MB | {} | |", lw_rss as f64 / 1024.0, fi_cell(&|f| format!("{:.1} MB", f.1 as f64 / 1024.0)));
     println!("| full inventory output | {:.1} KB (JSON) | {} | |", lw_bytes as f64 / 1024.0, fi_cell(&|f| format!("{:.1} KB (XML){}", f.2 as f64 / 1024.0, if f.3 { "" } else { ", exit≠0" })));

@@ -48,7 +48,7 @@ impl PgStore {
             config.options(&format!("-c search_path={schema}"));
         }
         let store = PgStore { config, pool: Mutex::new(Vec::new()), write_lock: Mutex::new(()) };
-        store.with_client(|c| migrate(c))?;
+        store.with_client(migrate)?;
         Ok(store)
     }
 

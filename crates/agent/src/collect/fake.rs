@@ -111,16 +111,16 @@ impl FakeMachine {
 
     /// About one machine in twelve lags behind on updates.
     pub fn out_of_date(&self) -> bool {
-        self.r(2) % 12 == 0
+        self.r(2).is_multiple_of(12)
     }
 
     fn windows11(&self) -> bool {
-        self.r(3) % 3 != 0
+        !self.r(3).is_multiple_of(3)
     }
 
     pub fn os(&self) -> OsInfo {
         let (name, build, display, ubr) = if self.windows11() {
-            if self.r(4) % 2 == 0 {
+            if self.r(4).is_multiple_of(2) {
                 ("Microsoft Windows 11 Pro", 22631, "23H2", if self.out_of_date() { 3880 } else { 4460 })
             } else {
                 ("Microsoft Windows 11 Pro", 26100, "24H2", if self.out_of_date() { 1742 } else { 2314 })
@@ -155,7 +155,7 @@ impl FakeMachine {
             bios_version: Some(format!("1.{}.0", 10 + self.r(14) % 20)),
             bios_date: Some("2023-06-01".into()),
             cpu: Cpu { model: "12th Gen Intel(R) Core(TM) i5-12500".into(), sockets: 1, cores: 6, threads: 12 },
-            memory_bytes: if self.r(15) % 3 == 0 { 8 } else { 16 } * 1024 * 1024 * 1024,
+            memory_bytes: if self.r(15).is_multiple_of(3) { 8 } else { 16 } * 1024 * 1024 * 1024,
         }
     }
 
@@ -198,7 +198,7 @@ impl FakeMachine {
             list[0].version = Some("16.0.14332.20447".into());
             list[3].version = Some("23.008.20470".into());
         }
-        if self.r(20) % 25 == 0 {
+        if self.r(20).is_multiple_of(25) {
             let (n, v, p) = UNWANTED[(self.r(21) % UNWANTED.len() as u64) as usize];
             list.push(Software { name: n.into(), version: Some(v.into()), publisher: Some(p.into()), source: "hku:S-1-5-21-1004".into(), ..Default::default() });
         }
