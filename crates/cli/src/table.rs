@@ -105,3 +105,11 @@ pub fn print_audit(r: &Value) {
     print_table(&["#", "時刻 (JST)", "実行者", "操作", "対象", "詳細"], &rows);
     println!("ハッシュ連鎖: {}", if r["chain_intact"].as_bool() == Some(true) { "正常" } else { "改ざんの疑いあり" });
 }
+
+pub fn print_users(r: &Value) {
+    let rows: Vec<Vec<String>> = r["users"]
+        .as_array()
+        .map(|v| v.iter().map(|u| vec![s(&u["id"]), s(&u["username"]), s(&u["display_name"]), s(&u["role"])]).collect())
+        .unwrap_or_default();
+    print_table(&["ID", "ユーザー名", "表示名", "役割"], &rows);
+}

@@ -60,6 +60,10 @@ pub fn verify_agent(state: &SharedState, method: &str, path: &str, headers: &Hea
     Ok(agent)
 }
 
+/// The roles of people (PRODUCT.md §5): the client's approver approves
+/// work; the auditor only reads, including the audit log.
+pub const ROLES: &[&str] = &["administrator", "operator", "helpdesk", "approver", "auditor"];
+
 /// A person authenticated by `Authorization: Bearer <token>`.
 pub struct AdminUser(pub UserRecord);
 

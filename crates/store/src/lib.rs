@@ -68,6 +68,7 @@ pub trait Store: Send + Sync + 'static {
     // People and API tokens.
     fn create_user(&self, user: &NewUser) -> Result<i64>;
     fn user_by_name(&self, username: &str) -> Result<Option<UserRecord>>;
+    fn users(&self) -> Result<Vec<UserRecord>>;
     fn create_api_token(&self, token: &NewApiToken) -> Result<()>;
     /// The user an API token belongs to, by the token's SHA-256.
     fn api_token_user(&self, token_hash: &str) -> Result<Option<UserRecord>>;

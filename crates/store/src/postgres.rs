@@ -471,6 +471,13 @@ impl Store for PgStore {
         })
     }
 
+    fn users(&self) -> Result<Vec<UserRecord>> {
+        self.with_client(|c| {
+            let rows = c.query("SELECT id, username, display_name, password_hash, role FROM users ORDER BY id", &[]).map_err(err)?;
+            Ok(rows.iter().map(user_row).collect())
+        })
+    }
+
     fn create_api_token(&self, t: &NewApiToken) -> Result<()> {
         self.write(|tx| {
             tx.execute(

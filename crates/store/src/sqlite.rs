@@ -406,6 +406,14 @@ impl Store for SqliteStore {
         })
     }
 
+    fn users(&self) -> Result<Vec<UserRecord>> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT id, username, display_name, password_hash, role FROM users ORDER BY id").map_err(err)?;
+            let rows = stmt.query_map([], user_row).map_err(err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(err)
+        })
+    }
+
     fn create_api_token(&self, t: &NewApiToken) -> Result<()> {
         self.write(|tx| {
             tx.execute(

@@ -5,4 +5,5 @@ mod bad_input;
 mod enrolment;
 mod faults;
 mod support;
+mod users_audit;
 mod wine;

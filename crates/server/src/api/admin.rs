@@ -178,3 +178,64 @@ pub async fn audit_log(State(state): State<SharedState>, user: AdminUser, Query(
     };
     Ok(Json(json!({ "entries": entries, "chain_intact": intact })))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    username: String,
+    role: String,
+    #[serde(default)]
+    display_name: Option<String>,
+    password: String,
+}
+
+pub async fn create_user(State(state): State<SharedState>, user: AdminUser, body: Json<CreateUser>) -> ApiResult<Json<Value>> {
+    user.require_role(&["administrator"])?;
+    let username = body.username.trim().to_string();
+    let valid_name = !username.is_empty()
+        && username.len() <= 64
+        && username.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
+    if !valid_name {
+        return Err(AppError::bad_request(
+            "username_invalid",
+            "ユーザー名は 1〜64 文字の英数字と . _ - @ で指定してください",
+            "username must be 1 to 64 characters of letters, digits and . _ - @",
+        ));
+    }
+    if !crate::auth::ROLES.contains(&body.role.as_str()) {
+        return Err(AppError::bad_request(
+            "role_invalid",
+            format!("役割 {} はありません ({})", body.role, crate::auth::ROLES.join(", ")),
+            format!("no role {} (one of {})", body.role, crate::auth::ROLES.join(", ")),
+        ));
+    }
+    if body.password.chars().count() < 12 {
+        return Err(AppError::bad_request("password_too_short", "パスワードは 12 文字以上にしてください", "password must be at least 12 characters"));
+    }
+    let record = lanward_store::NewUser {
+        username: username.clone(),
+        display_name: body.display_name.clone().unwrap_or_else(|| username.clone()),
+        password_hash: crate::bootstrap::hash_password(&body.password).map_err(|e| AppError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string(), e.to_string()))?,
+        role: body.role.clone(),
+        created_at_ms: lanward_store::now_ms(),
+    };
+    let store = state.store.clone();
+    let id = tokio::task::spawn_blocking(move || store.create_user(&record)).await?.map_err(|e| match e {
+        lanward_store::StoreError::Conflict(_) => AppError::new(
+            axum::http::StatusCode::CONFLICT,
+            "user_exists",
+            format!("ユーザー {username} は既にあります"),
+            format!("user {username} already exists"),
+        ),
+        other => other.into(),
+    })?;
+    audit(&state, &user, "user.create", format!("user:{}", body.username.trim()), format!("role={}", body.role)).await?;
+    Ok(Json(json!({ "id": id, "username": body.username.trim(), "role": body.role })))
+}
+
+pub async fn list_users(State(state): State<SharedState>, user: AdminUser) -> ApiResult<Json<Value>> {
+    user.require_role(&["administrator", "auditor"])?;
+    let store = state.store.clone();
+    let users = tokio::task::spawn_blocking(move || store.users()).await??;
+    Ok(Json(json!({ "users": users })))
+}

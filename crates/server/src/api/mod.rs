@@ -29,6 +29,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/v1/agents/{id}/revoke", post(admin::revoke_agent))
         .route("/api/v1/agents/{id}/gaps", get(admin::agent_gaps))
         .route("/api/v1/audit", get(admin::audit_log))
+        .route("/api/v1/users", get(admin::list_users).post(admin::create_user))
         .layer(DefaultBodyLimit::max(lanward_proto::MAX_AGENT_BODY_BYTES))
         .with_state(state)
 }

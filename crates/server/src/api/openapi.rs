@@ -92,6 +92,13 @@ pub fn spec() -> Value {
             "/api/v1/agents/{id}/gaps": {"get": {"summary": "エージェントのキュー欠落記録", "security": bearer,
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "responses": with_errors(json!({"200": {"description": "gap records"}}))}},
+            "/api/v1/users": {
+                "get": {"summary": "利用者一覧", "security": bearer, "responses": with_errors(json!({"200": {"description": "users (no password hashes)"}}))},
+                "post": {"summary": "利用者の作成 (administrator)", "security": bearer,
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["username", "role", "password"], "properties": {
+                        "username": {"type": "string"}, "role": {"type": "string", "enum": ["administrator", "operator", "helpdesk", "approver", "auditor"]},
+                        "display_name": {"type": "string"}, "password": {"type": "string", "minLength": 12}}}}}},
+                    "responses": with_errors(json!({"200": {"description": "created"}, "409": {"description": "exists"}}))}},
             "/api/v1/audit": {"get": {"summary": "監査ログ (hash-chained)", "security": bearer,
                 "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}}],
                 "responses": with_errors(json!({"200": {"description": "entries and chain_intact"}}))}}

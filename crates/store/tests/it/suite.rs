@@ -153,6 +153,8 @@ pub fn users_tokens_and_audit_chain(store: &dyn Store) {
     assert_eq!(store.api_token_user("abc").unwrap().unwrap().username, "admin");
     assert!(store.api_token_user("abd").unwrap().is_none());
     assert_eq!(store.user_by_name("admin").unwrap().unwrap().display_name, "管理者");
+    let users = store.users().unwrap();
+    assert_eq!(users.iter().map(|u| (u.username.as_str(), u.role.as_str())).collect::<Vec<_>>(), [("admin", "administrator")]);
     for i in 0..5 {
         store.append_audit(&NewAuditEntry { actor: "user:admin".into(), action: "agent.revoke".into(), target: format!("agent:{i}"), detail: "理由".into() }).unwrap();
     }
