@@ -41,6 +41,11 @@ impl ApiClient {
         self.handle(r, path)
     }
 
+    pub fn patch(&self, path: &str, body: &Value) -> Result<Value> {
+        let r = self.http.request("PATCH", &format!("{}{}", self.base, path)).set("authorization", &format!("Bearer {}", self.token)).send_json(body);
+        self.handle(r, path)
+    }
+
     pub fn post(&self, path: &str, body: &Value) -> Result<Value> {
         let r = self.http.post(&format!("{}{}", self.base, path)).set("authorization", &format!("Bearer {}", self.token)).send_json(body);
         self.handle(r, path)

@@ -181,6 +181,14 @@ enum AssetsCmd {
         limit: u32,
     },
     Show { id: i64 },
+    /// 台帳項目を変更する (e.g. department=配水課 room=3F-301 status=spare; field= clears)
+    Set {
+        id: i64,
+        #[arg(required = true)]
+        fields: Vec<String>,
+    },
+    /// 台帳項目の変更履歴
+    History { id: i64 },
 }
 
 fn main() {
@@ -283,6 +291,17 @@ fn real_main() -> Result<()> {
                         Format::Table => table::print_assets(&all),
                     }
                 }
+                AssetsCmd::Set { id, fields } => {
+                    let mut map = serde_json::Map::new();
+                    for f in &fields {
+                        let (k, v) = f.split_once('=').with_context(|| format!("`{f}`: 項目=値 の形で指定してください (field=value)"))?;
+                        map.insert(k.trim().to_string(), if v.trim().is_empty() { serde_json::Value::Null } else { json!(v) });
+                    }
+                    let r = c.patch(&format!("/api/v1/assets/{id}"), &json!({ "fields": map }))?;
+                    let n = r["changes"].as_array().map(|a| a.len()).unwrap_or(0);
+                    println!("資産 {id}: {n} 項目を変更しました");
+                }
+                AssetsCmd::History { id } => table::print_history(&c.get(&format!("/api/v1/assets/{id}/history"))?),
                 AssetsCmd::Show { id } => println!("{}", serde_json::to_string_pretty(&c.get(&format!("/api/v1/assets/{id}"))?)?),
             }
             Ok(())

@@ -113,3 +113,11 @@ pub fn print_users(r: &Value) {
         .unwrap_or_default();
     print_table(&["ID", "ユーザー名", "表示名", "役割"], &rows);
 }
+
+pub fn print_history(r: &Value) {
+    let rows: Vec<Vec<String>> = r["history"]
+        .as_array()
+        .map(|v| v.iter().map(|h| vec![jst(&h["at"]), s(&h["actor"]), s(&h["field"]), s(&h["old_value"]), s(&h["new_value"])]).collect())
+        .unwrap_or_default();
+    print_table(&["日時 (JST)", "変更者", "項目", "変更前", "変更後"], &rows);
+}

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod error;
 pub mod ingest;
+pub mod ledger;
 pub mod state;
 pub mod tls;
 

@@ -65,6 +65,14 @@ pub trait Store: Send + Sync + 'static {
     fn get_asset(&self, id: i64) -> Result<Option<AssetRecord>>;
     fn queue_gaps(&self, agent_id: &str) -> Result<Vec<GapRecord>>;
 
+    // Ledger.
+    /// Sets or clears ledger fields and records every actual change in the
+    /// history, in one transaction. Returns the changes made (fields set to
+    /// the value they already had are not changes). `NotFound` without the asset.
+    fn set_asset_fields(&self, asset_id: i64, changes: &[FieldChange], actor: &str, now_ms: i64) -> Result<Vec<HistoryRecord>>;
+    /// Every change of the asset's fields, oldest first.
+    fn asset_history(&self, asset_id: i64) -> Result<Vec<HistoryRecord>>;
+
     // People and API tokens.
     fn create_user(&self, user: &NewUser) -> Result<i64>;
     fn user_by_name(&self, username: &str) -> Result<Option<UserRecord>>;

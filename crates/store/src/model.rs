@@ -134,6 +134,26 @@ pub struct AssetRecord {
     pub last_seen_ms: Option<i64>,
     pub agent_revoked: bool,
     pub sections: Vec<StoredSection>,
+    /// Ledger fields kept by people (loaded with the sections).
+    pub fields: std::collections::BTreeMap<String, String>,
+}
+
+/// One ledger field set (`Some`) or cleared (`None`).
+#[derive(Debug, Clone)]
+pub struct FieldChange {
+    pub field: String,
+    pub value: Option<String>,
+}
+
+/// A change of one field: who, when, old and new value.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct HistoryRecord {
+    pub asset_id: i64,
+    pub field: String,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+    pub actor: String,
+    pub at_ms: i64,
 }
 
 #[derive(Debug, Clone)]

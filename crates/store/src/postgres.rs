@@ -13,6 +13,7 @@ use std::sync::Mutex;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/postgres/0001_init.sql")),
     (2, include_str!("migrations/postgres/0002_content_storage.sql")),
+    (3, include_str!("migrations/postgres/0003_ledger.sql")),
 ];
 const POOL_SIZE: usize = 8;
 
@@ -157,10 +158,19 @@ fn asset_row(r: &::postgres::Row) -> AssetRecord {
         agent_id: r.get(6),
         agent_revoked: r.get::<_, Option<i64>>(7).is_some(),
         sections: Vec::new(),
+        fields: Default::default(),
     }
 }
 
+fn load_fields(c: &mut Client, asset: &mut AssetRecord) -> Result<()> {
+    for r in c.query("SELECT field, value FROM asset_fields WHERE asset_id = $1", &[&asset.id]).map_err(err)? {
+        asset.fields.insert(r.get(0), r.get(1));
+    }
+    Ok(())
+}
+
 fn load_sections(c: &mut Client, asset: &mut AssetRecord) -> Result<()> {
+    load_fields(c, asset)?;
     let rows = c
         .query(
             "SELECT name, hash, content, collected_at_ms, received_at_ms FROM inventory_sections WHERE asset_id = $1 ORDER BY name",
@@ -447,6 +457,52 @@ impl Store for PgStore {
                     first_dropped_at_ms: r.get(4),
                     last_dropped_at_ms: r.get(5),
                 })
+                .collect())
+        })
+    }
+
+    fn set_asset_fields(&self, asset_id: i64, changes: &[FieldChange], actor: &str, now_ms: i64) -> Result<Vec<HistoryRecord>> {
+        self.write(|tx| {
+            // Row lock: two people editing the same asset are ordered.
+            if tx.query_opt("SELECT id FROM assets WHERE id = $1 FOR UPDATE", &[&asset_id]).map_err(err)?.is_none() {
+                return Err(StoreError::NotFound(format!("asset {asset_id}")));
+            }
+            let mut done = Vec::new();
+            for c in changes {
+                let old: Option<String> = tx
+                    .query_opt("SELECT value FROM asset_fields WHERE asset_id = $1 AND field = $2", &[&asset_id, &c.field])
+                    .map_err(err)?
+                    .map(|r| r.get(0));
+                if old == c.value {
+                    continue;
+                }
+                match &c.value {
+                    Some(v) => tx.execute(
+                        "INSERT INTO asset_fields (asset_id, field, value) VALUES ($1, $2, $3) ON CONFLICT (asset_id, field) DO UPDATE SET value = excluded.value",
+                        &[&asset_id, &c.field, v],
+                    ),
+                    None => tx.execute("DELETE FROM asset_fields WHERE asset_id = $1 AND field = $2", &[&asset_id, &c.field]),
+                }
+                .map_err(err)?;
+                tx.execute(
+                    "INSERT INTO asset_history (asset_id, field, old_value, new_value, actor, at_ms) VALUES ($1,$2,$3,$4,$5,$6)",
+                    &[&asset_id, &c.field, &old, &c.value, &actor, &now_ms],
+                )
+                .map_err(err)?;
+                done.push(HistoryRecord { asset_id, field: c.field.clone(), old_value: old, new_value: c.value.clone(), actor: actor.to_string(), at_ms: now_ms });
+            }
+            Ok(done)
+        })
+    }
+
+    fn asset_history(&self, asset_id: i64) -> Result<Vec<HistoryRecord>> {
+        self.with_client(|c| {
+            let rows = c
+                .query("SELECT asset_id, field, old_value, new_value, actor, at_ms FROM asset_history WHERE asset_id = $1 ORDER BY id", &[&asset_id])
+                .map_err(err)?;
+            Ok(rows
+                .iter()
+                .map(|r| HistoryRecord { asset_id: r.get(0), field: r.get(1), old_value: r.get(2), new_value: r.get(3), actor: r.get(4), at_ms: r.get(5) })
                 .collect())
         })
     }

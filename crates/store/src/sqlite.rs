@@ -10,7 +10,10 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/sqlite/0001_init.sql")),
+    (2, include_str!("migrations/sqlite/0002_ledger.sql")),
+];
 
 pub struct SqliteStore {
     path: PathBuf,
@@ -128,10 +131,22 @@ fn asset_row(r: &rusqlite::Row) -> rusqlite::Result<AssetRecord> {
         agent_id: r.get(6)?,
         agent_revoked: r.get::<_, Option<i64>>(7)?.is_some(),
         sections: Vec::new(),
+        fields: Default::default(),
     })
 }
 
+fn load_fields(conn: &Connection, asset: &mut AssetRecord) -> Result<()> {
+    let mut stmt = conn.prepare_cached("SELECT field, value FROM asset_fields WHERE asset_id = ?1").map_err(err)?;
+    let rows = stmt.query_map([asset.id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(err)?;
+    for row in rows {
+        let (k, v) = row.map_err(err)?;
+        asset.fields.insert(k, v);
+    }
+    Ok(())
+}
+
 fn load_sections(conn: &Connection, asset: &mut AssetRecord) -> Result<()> {
+    load_fields(conn, asset)?;
     let mut stmt = conn
         .prepare_cached(
             "SELECT name, hash, content, collected_at_ms, received_at_ms FROM inventory_sections WHERE asset_id = ?1 ORDER BY name",
@@ -381,6 +396,54 @@ impl Store for SqliteStore {
                         first_dropped_at_ms: r.get(4)?,
                         last_dropped_at_ms: r.get(5)?,
                     })
+                })
+                .map_err(err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(err)
+        })
+    }
+
+    fn set_asset_fields(&self, asset_id: i64, changes: &[FieldChange], actor: &str, now_ms: i64) -> Result<Vec<HistoryRecord>> {
+        self.write(|tx| {
+            let exists: Option<i64> = tx.query_row("SELECT id FROM assets WHERE id = ?1", [asset_id], |r| r.get(0)).optional().map_err(err)?;
+            if exists.is_none() {
+                return Err(StoreError::NotFound(format!("asset {asset_id}")));
+            }
+            let mut done = Vec::new();
+            for c in changes {
+                let old: Option<String> = tx
+                    .query_row("SELECT value FROM asset_fields WHERE asset_id = ?1 AND field = ?2", params![asset_id, c.field], |r| r.get(0))
+                    .optional()
+                    .map_err(err)?;
+                if old == c.value {
+                    continue;
+                }
+                match &c.value {
+                    Some(v) => tx.execute(
+                        "INSERT INTO asset_fields (asset_id, field, value) VALUES (?1, ?2, ?3) ON CONFLICT (asset_id, field) DO UPDATE SET value = excluded.value",
+                        params![asset_id, c.field, v],
+                    ),
+                    None => tx.execute("DELETE FROM asset_fields WHERE asset_id = ?1 AND field = ?2", params![asset_id, c.field]),
+                }
+                .map_err(err)?;
+                tx.execute(
+                    "INSERT INTO asset_history (asset_id, field, old_value, new_value, actor, at_ms) VALUES (?1,?2,?3,?4,?5,?6)",
+                    params![asset_id, c.field, old, c.value, actor, now_ms],
+                )
+                .map_err(err)?;
+                done.push(HistoryRecord { asset_id, field: c.field.clone(), old_value: old, new_value: c.value.clone(), actor: actor.to_string(), at_ms: now_ms });
+            }
+            Ok(done)
+        })
+    }
+
+    fn asset_history(&self, asset_id: i64) -> Result<Vec<HistoryRecord>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare("SELECT asset_id, field, old_value, new_value, actor, at_ms FROM asset_history WHERE asset_id = ?1 ORDER BY id")
+                .map_err(err)?;
+            let rows = stmt
+                .query_map([asset_id], |r| {
+                    Ok(HistoryRecord { asset_id: r.get(0)?, field: r.get(1)?, old_value: r.get(2)?, new_value: r.get(3)?, actor: r.get(4)?, at_ms: r.get(5)? })
                 })
                 .map_err(err)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(err)

@@ -4,6 +4,7 @@
 mod bad_input;
 mod enrolment;
 mod faults;
+mod ledger;
 mod support;
 mod users_audit;
 mod wine;

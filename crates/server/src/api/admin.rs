@@ -239,3 +239,48 @@ pub async fn list_users(State(state): State<SharedState>, user: AdminUser) -> Ap
     let users = tokio::task::spawn_blocking(move || store.users()).await??;
     Ok(Json(json!({ "users": users })))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAsset {
+    /// Field → new value; `null` or "" clears the field.
+    fields: std::collections::BTreeMap<String, Option<String>>,
+}
+
+pub async fn update_asset(State(state): State<SharedState>, user: AdminUser, Path(id): Path<String>, body: Json<UpdateAsset>) -> ApiResult<Json<Value>> {
+    user.require_role(&["administrator", "operator"])?;
+    let id: i64 = id.parse().map_err(|_| AppError::bad_request("id_invalid", format!("資産 ID {id} は数値ではありません"), format!("asset id {id} is not a number")))?;
+    // Check every field before changing any.
+    let mut changes = Vec::new();
+    for (field, value) in &body.fields {
+        let value = match value.as_deref().map(str::trim) {
+            None | Some("") if crate::ledger::is_field(field) => None,
+            None | Some("") => {
+                let names = crate::ledger::field_names().join(", ");
+                return Err(AppError::bad_request("field_invalid", format!("項目 {field} はありません ({names})"), format!("no field {field} (one of {names})")));
+            }
+            Some(v) => Some(crate::ledger::check(field, v).map_err(|(ja, en)| AppError::bad_request("field_invalid", ja, en))?),
+        };
+        changes.push(lanward_store::FieldChange { field: field.clone(), value });
+    }
+    let actor = format!("user:{}", user.0.username);
+    let store = state.store.clone();
+    let who = actor.clone();
+    let done = tokio::task::spawn_blocking(move || store.set_asset_fields(id, &changes, &who, lanward_store::now_ms())).await??;
+    if !done.is_empty() {
+        let detail = done.iter().map(|h| h.field.as_str()).collect::<Vec<_>>().join(",");
+        audit(&state, &user, "asset.update", format!("asset:{id}"), format!("fields={detail}")).await?;
+    }
+    Ok(Json(json!({ "id": id, "changes": done })))
+}
+
+pub async fn asset_history(State(state): State<SharedState>, _user: AdminUser, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let id: i64 = id.parse().map_err(|_| AppError::bad_request("id_invalid", format!("資産 ID {id} は数値ではありません"), format!("asset id {id} is not a number")))?;
+    let store = state.store.clone();
+    let history = tokio::task::spawn_blocking(move || store.asset_history(id)).await??;
+    let items: Vec<Value> = history
+        .iter()
+        .map(|h| json!({"field": h.field, "old_value": h.old_value, "new_value": h.new_value, "actor": h.actor, "at": super::view::rfc3339(h.at_ms)}))
+        .collect();
+    Ok(Json(json!({ "history": items })))
+}

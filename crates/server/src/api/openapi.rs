@@ -78,7 +78,16 @@ pub fn spec() -> Value {
                     "assets": {"type": "array", "items": {"$ref": "#/components/schemas/Asset"}}, "total": {"type": "integer"}, "next_offset": {"type": ["integer", "null"]}}}}}}}))}},
             "/api/v1/assets/{id}": {"get": {"summary": "資産の詳細", "security": bearer,
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
-                "responses": with_errors(json!({"200": {"description": "asset", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Asset"}}}}, "404": {"description": "no such asset"}}))}},
+                "responses": with_errors(json!({"200": {"description": "asset", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Asset"}}}}, "404": {"description": "no such asset"}}))},
+                "patch": {"summary": "台帳項目の変更 (administrator, operator); every change goes to the history", "security": bearer,
+                    "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["fields"], "properties": {
+                        "fields": {"type": "object", "description": "building, floor, room, department, user, vendor, vendor_contact, purchase_date, lease_date, warranty_end, status (in_use|spare|repair|retired), ip_addresses, mac_addresses, vm_host, tags, notes; null or \"\" clears",
+                                   "additionalProperties": {"type": ["string", "null"]}}}}}}},
+                    "responses": with_errors(json!({"200": {"description": "the changes made"}, "404": {"description": "no such asset"}}))}},
+            "/api/v1/assets/{id}/history": {"get": {"summary": "台帳項目の変更履歴 (who, when, old, new)", "security": bearer,
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
+                "responses": with_errors(json!({"200": {"description": "history, oldest first"}}))}},
             "/api/v1/enrollment-tokens": {
                 "get": {"summary": "登録トークン一覧", "security": bearer, "responses": with_errors(json!({"200": {"description": "tokens (secrets are never shown again)"}}))},
                 "post": {"summary": "登録トークン作成", "security": bearer,

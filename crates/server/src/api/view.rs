@@ -33,6 +33,7 @@ pub fn asset_view(a: &AssetRecord, full: bool) -> Value {
         "agent_revoked": a.agent_revoked,
         "first_seen": rfc3339(a.first_seen_ms),
         "last_seen": a.last_seen_ms.map(rfc3339),
+        "ledger": a.fields,
     });
     if !full {
         return v;

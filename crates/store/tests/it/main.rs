@@ -66,6 +66,7 @@ on_both!(
     assets_listing_and_filters,
     users_tokens_and_audit_chain,
     gaps_are_recorded,
+    ledger_fields_and_history,
 );
 
 #[test]

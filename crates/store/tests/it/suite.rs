@@ -192,3 +192,27 @@ pub fn survives_reopen(store: &dyn Store, reopen: &dyn Fn() -> Box<dyn Store>) {
     assert_eq!(again.agents().unwrap().len(), 1);
     assert_eq!(again.section_hashes().unwrap(), vec![("a".into(), "os".into(), "h".into())]);
 }
+
+pub fn ledger_fields_and_history(store: &dyn Store) {
+    token(store, "t", "HQ", i64::MAX, 10);
+    enroll(store, "t", "hash-t", "a", 1);
+    let id = store.agents().unwrap()[0].asset_id;
+    let set = |field: &str, value: Option<&str>| FieldChange { field: field.into(), value: value.map(Into::into) };
+    let done = store.set_asset_fields(id, &[set("department", Some("配水課")), set("room", Some("3F-301"))], "user:admin", 100).unwrap();
+    assert_eq!(done.len(), 2);
+    // Setting the same value again is not a change; clearing one is.
+    let done = store.set_asset_fields(id, &[set("department", Some("配水課")), set("room", None), set("status", Some("repair"))], "user:hanako", 200).unwrap();
+    assert_eq!(done.iter().map(|h| h.field.as_str()).collect::<Vec<_>>(), ["room", "status"]);
+    let history = store.asset_history(id).unwrap();
+    assert_eq!(history.len(), 4);
+    assert_eq!(
+        history[2],
+        HistoryRecord { asset_id: id, field: "room".into(), old_value: Some("3F-301".into()), new_value: None, actor: "user:hanako".into(), at_ms: 200 }
+    );
+    let asset = store.get_asset(id).unwrap().unwrap();
+    assert_eq!(asset.fields.get("department").map(String::as_str), Some("配水課"));
+    assert!(!asset.fields.contains_key("room"));
+    let (listed, _) = store.list_assets(&AssetQuery { limit: 10, with_sections: true, ..Default::default() }).unwrap();
+    assert_eq!(listed[0].fields.get("status").map(String::as_str), Some("repair"));
+    assert!(matches!(store.set_asset_fields(id + 99, &[set("room", Some("x"))], "user:admin", 1), Err(StoreError::NotFound(_))));
+}
