@@ -275,6 +275,22 @@ impl Wine {
         Ok(())
     }
 
+    /// Keeps the prefix's services running, as a logged-on desktop does on a
+    /// PC: Wine ends services when the last ordinary process exits. The
+    /// keeper (a console waiting for a key) starts only once wineboot's
+    /// wineserver has gone, or services become invisible to it. Kill the
+    /// returned child when done.
+    pub fn keep_alive(&self) -> Result<Child, String> {
+        self.wait_idle(Duration::from_secs(60))?;
+        self.command(&self.tools.wine)
+            .args(["cmd", "/c", "pause"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start the keeper process: {e}"))
+    }
+
     /// Kills the prefix's wineserver and every Windows process in it.
     pub fn kill(&self) {
         let mut cmd = self.command(&self.tools.wineserver);

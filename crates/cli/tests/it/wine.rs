@@ -282,17 +282,7 @@ fn agent_msi_installs_enrols_upgrades_and_uninstalls() {
     // The test-only shim goes to system32, where every Rust program finds
     // it; the MSI itself ships only the agent.
     std::fs::copy(&shim, tmp.path().join("prefix/drive_c/windows/system32/bcryptprimitives.dll")).unwrap();
-    // As on a PC with someone logged on: keeps Wine's services running
-    // (see windows_service_under_wine_checks_in_and_stops).
-    wine.wait_idle(Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"));
-    let mut keeper = wine
-        .command(&wine.tools.wine)
-        .args(["cmd", "/c", "pause"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut keeper = wine.keep_alive().unwrap_or_else(|e| panic!("{e}"));
     step(start, "wineboot done");
 
     let server = Server::start(&tmp.path().join("srv"), false, &[]);
@@ -387,18 +377,7 @@ fn windows_service_under_wine_checks_in_and_stops() {
     let exe = harness::stage(&built, &shim, &bin).unwrap_or_else(|e| panic!("{e}"));
     let exe_arg = windows_path(&exe);
     let wine = Wine::create(tools, tmp.path().join("prefix"), scratch.clone()).unwrap_or_else(|e| panic!("{e}"));
-    // Wine ends services when the last ordinary process of the prefix exits;
-    // a console waiting for a key stands in for the logged-on desktop. Start
-    // it only once wineboot's wineserver has gone, or it may outlive it.
-    wine.wait_idle(Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"));
-    let mut keeper = wine
-        .command(&wine.tools.wine)
-        .args(["cmd", "/c", "pause"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut keeper = wine.keep_alive().unwrap_or_else(|e| panic!("{e}"));
     step(start, "prefix ready");
 
     let server = Server::start(&tmp.path().join("srv"), false, &[]);
