@@ -36,16 +36,29 @@ fn find<'a>(list: &'a Value, name: &str) -> Option<&'a Value> {
     list.as_array().expect("array").iter().find(|v| v["name"] == name)
 }
 
+/// The Wine tools, or `None` (test skipped) outside CI when they are
+/// missing; in CI their absence fails the test.
+fn tools_or_skip(test: &str, need_wixl: bool) -> Option<Tools> {
+    let found = Tools::find().and_then(|t| {
+        if need_wixl && !which("wixl") {
+            Err("wixl not found (apt-get install wixl)".to_string())
+        } else {
+            Ok(t)
+        }
+    });
+    match found {
+        Ok(t) => Some(t),
+        Err(e) if in_ci() => panic!("wine::{test} cannot run in CI: {e}"),
+        Err(e) => {
+            eprintln!("wine::{test} skipped: {e}");
+            None
+        }
+    }
+}
+
 #[test]
 fn windows_agent_under_wine_end_to_end() {
-    let tools = match Tools::find() {
-        Ok(t) => t,
-        Err(e) if in_ci() => panic!("the Windows agent cannot be tested under Wine in CI: {e}"),
-        Err(e) => {
-            eprintln!("wine::windows_agent_under_wine_end_to_end skipped: {e}");
-            return;
-        }
-    };
+    let Some(tools) = tools_or_skip("windows_agent_under_wine_end_to_end", false) else { return };
     let start = Instant::now();
     let root = harness::workspace_root(env!("CARGO_MANIFEST_DIR"));
     let tmp = tempfile::tempdir().unwrap();
@@ -255,15 +268,7 @@ fn build_msi(root: &Path, exe: &Path, version: &str, out: &Path) {
 /// data too.
 #[test]
 fn agent_msi_installs_enrols_upgrades_and_uninstalls() {
-    let tools = match Tools::find() {
-        Ok(t) if which("wixl") => t,
-        Ok(_) if in_ci() => panic!("wixl is missing in CI (apt-get install wixl)"),
-        Err(e) if in_ci() => panic!("the agent MSI cannot be tested under Wine in CI: {e}"),
-        _ => {
-            eprintln!("wine::agent_msi_installs_enrols_upgrades_and_uninstalls skipped: wine, mingw or wixl missing");
-            return;
-        }
-    };
+    let Some(tools) = tools_or_skip("agent_msi_installs_enrols_upgrades_and_uninstalls", true) else { return };
     let start = Instant::now();
     let root = harness::workspace_root(env!("CARGO_MANIFEST_DIR"));
     let tmp = tempfile::tempdir().unwrap();
@@ -358,14 +363,7 @@ fn which(name: &str) -> bool {
 /// notifications, so those are not covered here.
 #[test]
 fn windows_service_under_wine_checks_in_and_stops() {
-    let tools = match Tools::find() {
-        Ok(t) => t,
-        Err(e) if in_ci() => panic!("the Windows service cannot be tested under Wine in CI: {e}"),
-        Err(e) => {
-            eprintln!("wine::windows_service_under_wine_checks_in_and_stops skipped: {e}");
-            return;
-        }
-    };
+    let Some(tools) = tools_or_skip("windows_service_under_wine_checks_in_and_stops", false) else { return };
     let start = Instant::now();
     let root = harness::workspace_root(env!("CARGO_MANIFEST_DIR"));
     let tmp = tempfile::tempdir().unwrap();
