@@ -14,7 +14,6 @@ pub mod auth;
 pub mod bootstrap;
 pub mod error;
 pub mod ingest;
-pub mod ledger;
 pub mod state;
 pub mod tls;
 

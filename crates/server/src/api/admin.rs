@@ -254,12 +254,12 @@ pub async fn update_asset(State(state): State<SharedState>, user: AdminUser, Pat
     let mut changes = Vec::new();
     for (field, value) in &body.fields {
         let value = match value.as_deref().map(str::trim) {
-            None | Some("") if crate::ledger::is_field(field) => None,
+            None | Some("") if lanward_ledger::is_field(field) => None,
             None | Some("") => {
-                let names = crate::ledger::field_names().join(", ");
+                let names = lanward_ledger::field_names().join(", ");
                 return Err(AppError::bad_request("field_invalid", format!("項目 {field} はありません ({names})"), format!("no field {field} (one of {names})")));
             }
-            Some(v) => Some(crate::ledger::check(field, v).map_err(|(ja, en)| AppError::bad_request("field_invalid", ja, en))?),
+            Some(v) => Some(lanward_ledger::check(field, v).map_err(|(ja, en)| AppError::bad_request("field_invalid", ja, en))?),
         };
         changes.push(lanward_store::FieldChange { field: field.clone(), value });
     }
