@@ -33,6 +33,62 @@ const FIELDS: &[(&str, Rule)] = &[
     ("notes", Rule::Text(4000)),
 ];
 
+/// Asset kinds (PRODUCT.md §2(ア)), with their Japanese names.
+pub const KINDS: &[(&str, &str)] = &[
+    ("pc", "PC"),
+    ("server", "サーバー"),
+    ("vm_host", "仮想化ホスト"),
+    ("vm_guest", "仮想マシン"),
+    ("router", "ルーター"),
+    ("l3_switch", "L3 スイッチ"),
+    ("l2_switch", "L2 スイッチ"),
+    ("printer", "プリンター"),
+    ("other", "その他"),
+];
+
+/// Statuses, with their Japanese names.
+pub const STATUSES: &[(&str, &str)] = &[("in_use", "使用中"), ("spare", "予備"), ("repair", "修理中"), ("retired", "廃棄")];
+
+/// Japanese column names of the ledger: console labels, export headers,
+/// and the first guess when mapping an imported file's columns. The core
+/// columns (`hostname`, `kind`, `site`, `serial`) come first.
+pub const LABELS: &[(&str, &str)] = &[
+    ("id", "資産ID"),
+    ("hostname", "ホスト名"),
+    ("kind", "種別"),
+    ("site", "拠点"),
+    ("serial", "シリアル番号"),
+    ("building", "建物"),
+    ("floor", "階"),
+    ("room", "部屋"),
+    ("department", "所属"),
+    ("user", "使用者"),
+    ("vendor", "保守業者"),
+    ("vendor_contact", "保守連絡先"),
+    ("purchase_date", "購入日"),
+    ("lease_date", "リース開始日"),
+    ("warranty_end", "保証期限"),
+    ("status", "状態"),
+    ("ip_addresses", "IPアドレス"),
+    ("mac_addresses", "MACアドレス"),
+    ("vm_host", "仮想化ホスト"),
+    ("tags", "タグ"),
+    ("notes", "備考"),
+];
+
+/// The Japanese label of a field or core column (the name itself when unknown).
+pub fn label(name: &str) -> &str {
+    LABELS.iter().find(|(n, _)| *n == name).map(|(_, l)| *l).unwrap_or(name)
+}
+
+pub fn is_kind(kind: &str) -> bool {
+    KINDS.iter().any(|(k, _)| *k == kind)
+}
+
+pub fn kind_label(kind: &str) -> &str {
+    KINDS.iter().find(|(k, _)| *k == kind).map(|(_, l)| *l).unwrap_or(kind)
+}
+
 pub fn is_field(name: &str) -> bool {
     FIELDS.iter().any(|(n, _)| *n == name)
 }

@@ -5,4 +5,4 @@
 
 pub mod fields;
 
-pub use fields::{check, field_names, is_field};
+pub use fields::{check, field_names, is_field, is_kind, kind_label, label, KINDS, LABELS, STATUSES};
