@@ -61,25 +61,51 @@ pub trait Store: Send + Sync + 'static {
     fn touch_agents(&self, seen: &[(String, i64)]) -> Result<()>;
     /// Hashes of every stored section of every agent, to seed the server's cache.
     fn section_hashes(&self) -> Result<Vec<(String, String, String)>>;
+    /// A page of assets matching the query, and how many match in all.
+    /// Ledger fields are always loaded; sections only when asked.
     fn list_assets(&self, query: &AssetQuery) -> Result<(Vec<AssetRecord>, u64)>;
     fn get_asset(&self, id: i64) -> Result<Option<AssetRecord>>;
+    fn asset_summary(&self, not_seen_before_ms: i64) -> Result<AssetSummary>;
+    /// Every asset with its ledger fields and identifiers (import, export).
+    fn ledger_snapshot(&self) -> Result<Vec<LedgerAsset>>;
     fn queue_gaps(&self, agent_id: &str) -> Result<Vec<GapRecord>>;
 
     // Ledger.
-    /// Sets or clears ledger fields and records every actual change in the
-    /// history, in one transaction. Returns the changes made (fields set to
-    /// the value they already had are not changes). `NotFound` without the asset.
-    fn set_asset_fields(&self, asset_id: i64, changes: &[FieldChange], actor: &str, now_ms: i64) -> Result<Vec<HistoryRecord>>;
+    /// Creates and updates assets, all in one transaction, recording every
+    /// actual change in the history (a field set to the value it already
+    /// had is not a change). Changes may name ledger fields or the core
+    /// columns in [`CORE_FIELDS`]; values must already be checked.
+    /// Returns each write's asset id and changes, in order. `NotFound`
+    /// (and nothing written) when an updated asset does not exist.
+    fn apply_ledger(&self, writes: &[LedgerWrite], actor: &str, now_ms: i64) -> Result<Vec<(i64, Vec<HistoryRecord>)>>;
+    /// [`Store::apply_ledger`] for one asset.
+    fn set_asset_fields(&self, asset_id: i64, changes: &[FieldChange], actor: &str, now_ms: i64) -> Result<Vec<HistoryRecord>> {
+        let write = LedgerWrite::Update { asset_id, changes: changes.to_vec() };
+        Ok(self.apply_ledger(&[write], actor, now_ms)?.pop().map(|(_, h)| h).unwrap_or_default())
+    }
     /// Every change of the asset's fields, oldest first.
     fn asset_history(&self, asset_id: i64) -> Result<Vec<HistoryRecord>>;
 
-    // People and API tokens.
+    // Sites.
+    /// Adds a site or renames it.
+    fn upsert_site(&self, site: &SiteRecord, now_ms: i64) -> Result<()>;
+    fn sites(&self) -> Result<Vec<SiteRecord>>;
+
+    // People, sessions and API tokens.
     fn create_user(&self, user: &NewUser) -> Result<i64>;
     fn user_by_name(&self, username: &str) -> Result<Option<UserRecord>>;
     fn users(&self) -> Result<Vec<UserRecord>>;
     fn create_api_token(&self, token: &NewApiToken) -> Result<()>;
     /// The user an API token belongs to, by the token's SHA-256.
     fn api_token_user(&self, token_hash: &str) -> Result<Option<UserRecord>>;
+    /// Creates or updates the local record of a directory user (role and
+    /// name follow the directory at each sign-in). `Conflict` when a local
+    /// user has that name.
+    fn upsert_directory_user(&self, username: &str, display_name: &str, role: &str, now_ms: i64) -> Result<UserRecord>;
+    fn create_session(&self, session: &NewSession) -> Result<()>;
+    /// The session and its user, if the session exists and has not expired.
+    fn session_user(&self, id_hash: &str, now_ms: i64) -> Result<Option<(SessionRecord, UserRecord)>>;
+    fn delete_session(&self, id_hash: &str) -> Result<()>;
 
     // Audit log (hash-chained; see model::AuditEntry).
     fn append_audit(&self, entry: &NewAuditEntry) -> Result<AuditEntry>;
@@ -124,6 +150,12 @@ pub fn audit_hash(prev_hash: &str, e: &NewAuditEntry, at_ms: i64, seq: i64) -> S
         h.update(part.as_bytes());
         h.update([0u8]);
     }
+    // Entries written before the source was recorded hash as they did then.
+    if !e.source.is_empty() {
+        h.update(b"source=");
+        h.update(e.source.as_bytes());
+        h.update([0u8]);
+    }
     hex::encode(h.finalize())
 }
 
@@ -132,11 +164,61 @@ pub fn audit_hash(prev_hash: &str, e: &NewAuditEntry, at_ms: i64, seq: i64) -> S
 pub fn verify_audit_chain(entries_oldest_first: &[AuditEntry]) -> Result<(), i64> {
     let mut prev = String::new();
     for e in entries_oldest_first {
-        let new = NewAuditEntry { actor: e.actor.clone(), action: e.action.clone(), target: e.target.clone(), detail: e.detail.clone() };
+        let new = NewAuditEntry { actor: e.actor.clone(), action: e.action.clone(), target: e.target.clone(), detail: e.detail.clone(), source: e.source.clone() };
         if e.prev_hash != prev || audit_hash(&prev, &new, e.at_ms, e.seq) != e.hash {
             return Err(e.seq);
         }
         prev = e.hash.clone();
     }
     Ok(())
+}
+
+/// A value bound to a query that [`asset_filter`] built.
+#[derive(Debug, Clone)]
+pub(crate) enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+/// The WHERE clause of an asset listing, shared by both backends; `ph`
+/// writes the placeholder for the n-th bound value (`?n` or `$n`).
+pub(crate) fn asset_filter(q: &AssetQuery, ph: fn(usize) -> String) -> (String, Vec<Bind>) {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut binds: Vec<Bind> = Vec::new();
+    let bind = |b: Bind, binds: &mut Vec<Bind>| {
+        binds.push(b);
+        ph(binds.len())
+    };
+    if let Some(text) = q.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        let like = format!("%{}%", text.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        let p = bind(Bind::Text(like), &mut binds);
+        clauses.push(format!(
+            "(lower(a.hostname) LIKE {p} ESCAPE '\\' OR lower(COALESCE(a.serial, '')) LIKE {p} ESCAPE '\\' \
+             OR EXISTS (SELECT 1 FROM asset_fields f WHERE f.asset_id = a.id AND f.field IN ('user', 'ip_addresses', 'notes', 'tags') AND lower(f.value) LIKE {p} ESCAPE '\\') \
+             OR EXISTS (SELECT 1 FROM asset_identifiers i WHERE i.asset_id = a.id AND i.kind = 'ip' AND i.value LIKE {p} ESCAPE '\\'))"
+        ));
+    }
+    if let Some(site) = &q.site {
+        clauses.push(format!("a.site = {}", bind(Bind::Text(site.clone()), &mut binds)));
+    }
+    if let Some(kind) = &q.kind {
+        clauses.push(format!("a.kind = {}", bind(Bind::Text(kind.clone()), &mut binds)));
+    }
+    for (field, value) in [("department", &q.department), ("status", &q.status)] {
+        if let Some(v) = value {
+            let p = bind(Bind::Text(v.clone()), &mut binds);
+            clauses.push(format!("EXISTS (SELECT 1 FROM asset_fields f WHERE f.asset_id = a.id AND f.field = '{field}' AND f.value = {p})"));
+        }
+    }
+    if let Some(os) = q.os.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        let like = format!("%{}%", os.to_lowercase().replace('%', "").replace('_', ""));
+        let p = bind(Bind::Text(like), &mut binds);
+        clauses.push(format!("lower(COALESCE(a.os_name, '') || ' ' || COALESCE(a.os_version, '')) LIKE {p}"));
+    }
+    if let Some(before) = q.not_seen_since_ms {
+        let p = bind(Bind::Int(before), &mut binds);
+        clauses.push(format!("a.agent_id IS NOT NULL AND COALESCE(a.last_seen_ms, 0) < {p}"));
+    }
+    let clause = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
+    (clause, binds)
 }

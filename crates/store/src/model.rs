@@ -33,12 +33,26 @@ pub struct EnrollAgent {
     pub public_key: Vec<u8>,
     pub hostname: String,
     pub os_family: String,
+    /// What the agent knows of its machine at enrolment, for matching an
+    /// asset already in the ledger (see [`meaningful_serial`]).
+    pub serial: Option<String>,
+    /// Normalised `AA:BB:CC:DD:EE:FF`.
+    pub macs: Vec<String>,
     pub now_ms: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EnrollOutcome {
-    Enrolled { site: String, asset_id: i64 },
+    Enrolled {
+        site: String,
+        asset_id: i64,
+        /// How an existing asset was matched ("serial", "mac", "hostname");
+        /// `None` when a new asset was created.
+        matched_by: Option<&'static str>,
+        /// The agent that had the asset before (same serial: the PC was
+        /// reinstalled); it is revoked in the same transaction.
+        superseded_agent: Option<String>,
+    },
     UnknownToken,
     WrongSecret,
     Expired,
@@ -74,6 +88,14 @@ pub struct CheckinWrite {
     /// Set when the `os` section arrived: the asset's hostname and kind follow it.
     pub hostname: Option<String>,
     pub kind: Option<String>,
+    /// From the `os` section: name and version as the asset list shows them.
+    pub os_name: Option<String>,
+    pub os_version: Option<String>,
+    /// From the `hardware` section.
+    pub serial: Option<String>,
+    /// From the `network` section (normalised MACs; IPs as text).
+    pub macs: Option<Vec<String>>,
+    pub ips: Option<Vec<String>>,
     pub sections: Vec<SectionWrite>,
     pub gaps: Vec<GapWrite>,
 }
@@ -106,12 +128,126 @@ pub struct GapRecord {
 
 #[derive(Debug, Clone, Default)]
 pub struct AssetQuery {
+    /// Part of the hostname, serial, user or an IP address.
+    pub text: Option<String>,
     pub site: Option<String>,
-    pub hostname_contains: Option<String>,
+    pub kind: Option<String>,
+    pub department: Option<String>,
+    pub status: Option<String>,
+    /// Part of the OS name or version.
+    pub os: Option<String>,
+    /// Only assets with an agent not seen since this time.
+    pub not_seen_since_ms: Option<i64>,
+    pub sort: AssetSort,
+    pub descending: bool,
     pub limit: u32,
     pub offset: u64,
-    /// Without sections the listing is cheap (ids, names, last seen).
+    /// Without sections the listing is cheap (columns and ledger fields).
     pub with_sections: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AssetSort {
+    #[default]
+    Id,
+    Hostname,
+    Kind,
+    Site,
+    Department,
+    Os,
+    LastSeen,
+}
+
+impl AssetSort {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "id" => Self::Id,
+            "hostname" => Self::Hostname,
+            "kind" => Self::Kind,
+            "site" => Self::Site,
+            "department" => Self::Department,
+            "os" => Self::Os,
+            "last_seen" => Self::LastSeen,
+            _ => return None,
+        })
+    }
+
+    /// The ORDER BY expression (same SQL on both backends).
+    pub(crate) fn sql(self) -> &'static str {
+        match self {
+            Self::Id => "a.id",
+            Self::Hostname => "lower(a.hostname)",
+            Self::Kind => "a.kind",
+            Self::Site => "a.site",
+            Self::Department => "(SELECT value FROM asset_fields f WHERE f.asset_id = a.id AND f.field = 'department')",
+            Self::Os => "a.os_name",
+            Self::LastSeen => "a.last_seen_ms",
+        }
+    }
+}
+
+/// Counts for the dashboard.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AssetSummary {
+    pub total: u64,
+    pub with_agent: u64,
+    pub by_kind: Vec<(String, u64)>,
+    pub by_site: Vec<(String, u64)>,
+    /// OS name and version ("Microsoft Windows 11 Pro 23H2").
+    pub by_os: Vec<(String, u64)>,
+    /// Assets with an agent whose last check-in is older than the cutoff.
+    pub not_seen: u64,
+}
+
+/// A change to the ledger, applied with others in one transaction.
+#[derive(Debug, Clone)]
+pub enum LedgerWrite {
+    /// An asset without an agent (router, printer, a PC before its agent).
+    Create { hostname: String, kind: String, site: String, fields: Vec<FieldChange> },
+    Update { asset_id: i64, changes: Vec<FieldChange> },
+}
+
+/// Core columns that [`FieldChange`] may name besides ledger fields.
+pub const CORE_FIELDS: &[&str] = &["hostname", "kind", "site", "serial"];
+
+/// One asset as import and export see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LedgerAsset {
+    pub id: i64,
+    pub hostname: String,
+    pub kind: String,
+    pub site: String,
+    pub serial: Option<String>,
+    pub macs: Vec<String>,
+    pub has_agent: bool,
+    pub os_name: Option<String>,
+    pub os_version: Option<String>,
+    pub last_seen_ms: Option<i64>,
+    pub fields: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SiteRecord {
+    pub code: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// SHA-256 of the cookie value; the value itself is never stored.
+    pub id_hash: String,
+    pub user_id: i64,
+    pub csrf_token: String,
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
+    pub source: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    pub csrf_token: String,
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -130,6 +266,9 @@ pub struct AssetRecord {
     pub hostname: String,
     pub kind: String,
     pub site: String,
+    pub serial: Option<String>,
+    pub os_name: Option<String>,
+    pub os_version: Option<String>,
     pub first_seen_ms: i64,
     pub last_seen_ms: Option<i64>,
     pub agent_revoked: bool,
@@ -174,6 +313,8 @@ pub struct UserRecord {
     #[serde(skip)]
     pub password_hash: String,
     pub role: String,
+    /// "local" (password here) or "directory" (signs in by LDAP bind).
+    pub source: String,
 }
 
 #[derive(Debug, Clone)]
@@ -190,6 +331,8 @@ pub struct NewAuditEntry {
     pub action: String,
     pub target: String,
     pub detail: String,
+    /// Where the request came from (client address); "" for the server itself.
+    pub source: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -200,6 +343,7 @@ pub struct AuditEntry {
     pub action: String,
     pub target: String,
     pub detail: String,
+    pub source: String,
     pub prev_hash: String,
     pub hash: String,
 }
@@ -228,4 +372,35 @@ pub fn initial_kind(os_family: &str) -> &'static str {
         "windows" => "pc",
         _ => "server",
     }
+}
+
+/// A serial number worth matching on: vendors' placeholders and blanks
+/// ("To be filled by O.E.M.", "Default string", "0") identify nothing.
+pub fn meaningful_serial(serial: Option<&str>) -> Option<String> {
+    let s = serial?.trim();
+    let lower = s.to_ascii_lowercase();
+    const PLACEHOLDERS: &[&str] =
+        &["", "0", "none", "n/a", "na", "default string", "to be filled by o.e.m.", "system serial number", "not specified", "not applicable", "123456789", "chassis serial number", "invalid"];
+    if PLACEHOLDERS.contains(&lower.as_str()) || s.chars().all(|c| c == '0' || c == ' ' || c == '-') {
+        return None;
+    }
+    Some(s.to_string())
+}
+
+/// The kinds an agent may set by itself; any other kind was chosen by a
+/// person (vm_guest, vm_host...) and the agent's guess does not replace it.
+pub const AGENT_KINDS: &[&str] = &["pc", "server"];
+
+/// The identifier kind a ledger field feeds (`mac`/`ip`), if any.
+pub(crate) fn identifier_kind(field: &str) -> Option<&'static str> {
+    match field {
+        "mac_addresses" => Some("mac"),
+        "ip_addresses" => Some("ip"),
+        _ => None,
+    }
+}
+
+/// A normalised list field ("a,b,c") as its items.
+pub(crate) fn split_list(value: Option<&str>) -> Vec<String> {
+    value.unwrap_or("").split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
 }

@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/postgres/0001_init.sql")),
     (2, include_str!("migrations/postgres/0002_content_storage.sql")),
     (3, include_str!("migrations/postgres/0003_ledger.sql")),
+    (4, include_str!("migrations/postgres/0004_console.sql")),
 ];
 const POOL_SIZE: usize = 8;
 
@@ -141,11 +142,19 @@ fn agent_row(r: &::postgres::Row) -> AgentRecord {
     }
 }
 
+const USER_COLUMNS: &str = "u.id, u.username, u.display_name, u.password_hash, u.role, u.source";
+
 fn user_row(r: &::postgres::Row) -> UserRecord {
-    UserRecord { id: r.get(0), username: r.get(1), display_name: r.get(2), password_hash: r.get(3), role: r.get(4) }
+    user_row_at(r, 0)
 }
 
-const ASSET_COLUMNS: &str = "a.id, a.hostname, a.kind, a.site, a.first_seen_ms, a.last_seen_ms, g.id, g.revoked_at_ms";
+fn user_row_at(r: &::postgres::Row, i: usize) -> UserRecord {
+    UserRecord { id: r.get(i), username: r.get(i + 1), display_name: r.get(i + 2), password_hash: r.get(i + 3), role: r.get(i + 4), source: r.get(i + 5) }
+}
+
+const ASSET_COLUMNS: &str =
+    "a.id, a.hostname, a.kind, a.site, a.first_seen_ms, a.last_seen_ms, g.id, g.revoked_at_ms, a.serial, a.os_name, a.os_version";
+const ASSET_FROM: &str = "FROM assets a LEFT JOIN agents g ON g.id = a.agent_id";
 
 fn asset_row(r: &::postgres::Row) -> AssetRecord {
     AssetRecord {
@@ -157,6 +166,9 @@ fn asset_row(r: &::postgres::Row) -> AssetRecord {
         last_seen_ms: r.get(5),
         agent_id: r.get(6),
         agent_revoked: r.get::<_, Option<i64>>(7).is_some(),
+        serial: r.get(8),
+        os_name: r.get(9),
+        os_version: r.get(10),
         sections: Vec::new(),
         fields: Default::default(),
     }
@@ -187,6 +199,85 @@ fn load_sections(c: &mut Client, asset: &mut AssetRecord) -> Result<()> {
             received_at_ms: r.get(4),
         });
     }
+    Ok(())
+}
+
+/// The matching rule at enrolment; the same as SQLite's `match_asset`
+/// (see there and ARCHITECTURE.md).
+fn match_asset(tx: &mut Transaction, req: &EnrollAgent) -> Result<(Option<(i64, &'static str)>, Option<String>)> {
+    if let Some(serial) = meaningful_serial(req.serial.as_deref()) {
+        let hit = tx
+            .query_opt(
+                "SELECT a.id, g.id FROM assets a LEFT JOIN agents g ON g.id = a.agent_id AND g.revoked_at_ms IS NULL WHERE a.serial = $1 ORDER BY a.id LIMIT 1 FOR UPDATE OF a",
+                &[&serial],
+            )
+            .map_err(err)?;
+        if let Some(r) = hit {
+            return Ok((Some((r.get(0), "serial")), r.get(1)));
+        }
+    }
+    const FREE: &str = "NOT EXISTS (SELECT 1 FROM agents g WHERE g.asset_id = a.id AND g.revoked_at_ms IS NULL)";
+    if !req.macs.is_empty() {
+        let hit = tx
+            .query_opt(
+                &format!("SELECT a.id FROM asset_identifiers i JOIN assets a ON a.id = i.asset_id WHERE i.kind = 'mac' AND i.value = ANY($1) AND {FREE} ORDER BY a.id LIMIT 1"),
+                &[&req.macs],
+            )
+            .map_err(err)?;
+        if let Some(r) = hit {
+            return Ok((Some((r.get(0), "mac")), None));
+        }
+    }
+    let hit = tx
+        .query_opt(&format!("SELECT a.id FROM assets a WHERE lower(a.hostname) = lower($1) AND {FREE} ORDER BY a.id LIMIT 1"), &[&req.hostname])
+        .map_err(err)?;
+    Ok((hit.map(|r| (r.get(0), "hostname")), None))
+}
+
+/// What a check-in tells about the asset itself; see SQLite's `discovered`.
+fn discovered(tx: &mut Transaction, asset_id: i64, w: &CheckinWrite) -> Result<()> {
+    let actor = format!("agent:{}", w.agent_id);
+    let r = tx.query_one("SELECT hostname, kind FROM assets WHERE id = $1", &[&asset_id]).map_err(err)?;
+    let (hostname, kind): (String, String) = (r.get(0), r.get(1));
+    let mut history = Vec::new();
+    if let Some(h) = w.hostname.as_ref().filter(|h| **h != hostname) {
+        tx.execute("UPDATE assets SET hostname = $2 WHERE id = $1", &[&asset_id, h]).map_err(err)?;
+        tx.execute("UPDATE agents SET hostname = $2 WHERE id = $1", &[&w.agent_id, h]).map_err(err)?;
+        history.push(("hostname", hostname, h.clone()));
+    }
+    if let Some(k) = w.kind.as_ref().filter(|k| **k != kind && AGENT_KINDS.contains(&kind.as_str())) {
+        tx.execute("UPDATE assets SET kind = $2 WHERE id = $1", &[&asset_id, k]).map_err(err)?;
+        history.push(("kind", kind, k.clone()));
+    }
+    for (field, old, new) in history {
+        tx.execute(
+            "INSERT INTO asset_history (asset_id, field, old_value, new_value, actor, at_ms) VALUES ($1,$2,$3,$4,$5,$6)",
+            &[&asset_id, &field, &old, &new, &actor, &w.received_at_ms],
+        )
+        .map_err(err)?;
+    }
+    if w.os_name.is_some() {
+        tx.execute("UPDATE assets SET os_name = $2, os_version = $3 WHERE id = $1", &[&asset_id, &w.os_name, &w.os_version]).map_err(err)?;
+    }
+    if let Some(serial) = meaningful_serial(w.serial.as_deref()) {
+        tx.execute("UPDATE assets SET serial = $2 WHERE id = $1 AND serial IS DISTINCT FROM $2", &[&asset_id, &serial]).map_err(err)?;
+    }
+    if let Some(macs) = &w.macs {
+        replace_identifiers(tx, asset_id, "mac", "agent", macs)?;
+    }
+    if let Some(ips) = &w.ips {
+        replace_identifiers(tx, asset_id, "ip", "agent", ips)?;
+    }
+    Ok(())
+}
+
+fn replace_identifiers(tx: &mut Transaction, asset_id: i64, kind: &str, source: &str, values: &[String]) -> Result<()> {
+    tx.execute("DELETE FROM asset_identifiers WHERE asset_id = $1 AND kind = $2 AND source = $3", &[&asset_id, &kind, &source]).map_err(err)?;
+    tx.execute(
+        "INSERT INTO asset_identifiers (asset_id, kind, value, source) SELECT $1, $2, v, $4 FROM UNNEST($3::TEXT[]) AS v ON CONFLICT DO NOTHING",
+        &[&asset_id, &kind, &values, &source],
+    )
+    .map_err(err)?;
     Ok(())
 }
 
@@ -246,19 +337,31 @@ impl Store for PgStore {
                 return Ok(refusal);
             }
             tx.execute("UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = $1", &[&req.token_id]).map_err(err)?;
-            let asset_id: i64 = tx
-                .query_one(
-                    "INSERT INTO assets (hostname, kind, site, first_seen_ms) VALUES ($1, $2, $3, $4) RETURNING id",
-                    &[&req.hostname, &initial_kind(&req.os_family), &site, &req.now_ms],
-                )
-                .map_err(err)?
-                .get(0);
+            let (matched, superseded_agent) = match_asset(tx, req)?;
+            let serial = meaningful_serial(req.serial.as_deref());
+            let asset_id: i64 = match matched {
+                Some((id, _)) => {
+                    tx.execute("UPDATE assets SET hostname = $2, serial = COALESCE(serial, $3) WHERE id = $1", &[&id, &req.hostname, &serial]).map_err(err)?;
+                    id
+                }
+                None => tx
+                    .query_one(
+                        "INSERT INTO assets (hostname, kind, site, first_seen_ms, serial) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                        &[&req.hostname, &initial_kind(&req.os_family), &site, &req.now_ms, &serial],
+                    )
+                    .map_err(err)?
+                    .get(0),
+            };
+            if let Some(old) = &superseded_agent {
+                tx.execute("UPDATE agents SET revoked_at_ms = $2 WHERE id = $1 AND revoked_at_ms IS NULL", &[old, &req.now_ms]).map_err(err)?;
+            }
             tx.execute(
                 "INSERT INTO agents (id, public_key, asset_id, token_id, site, hostname, os_family, enrolled_at_ms) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
                 &[&req.agent_id, &req.public_key, &asset_id, &req.token_id, &site, &req.hostname, &req.os_family, &req.now_ms],
             )
             .map_err(err)?;
-            Ok(EnrollOutcome::Enrolled { site, asset_id })
+            tx.execute("UPDATE assets SET agent_id = $2 WHERE id = $1", &[&asset_id, &req.agent_id]).map_err(err)?;
+            Ok(EnrollOutcome::Enrolled { site, asset_id, matched_by: matched.map(|(_, rule)| rule), superseded_agent })
         })
     }
 
@@ -292,7 +395,6 @@ impl Store for PgStore {
             // Latest content per (asset, section): ON CONFLICT may touch a row once per statement.
             let mut sections: std::collections::HashMap<(i64, &str), (&SectionWrite, i64, i64)> = std::collections::HashMap::new();
             let (mut seen_ids, mut seen_assets, mut seen_at) = (Vec::new(), Vec::new(), Vec::new());
-            let (mut host_assets, mut host_agents, mut hostnames, mut kinds) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             let (mut gap_agent, mut gap_at, mut gap_items, mut gap_bytes, mut gap_first, mut gap_last) =
                 (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
             let mut out = Vec::with_capacity(batch.len());
@@ -306,12 +408,6 @@ impl Store for PgStore {
                     if w.collected_at_ms >= e.1 {
                         *e = (s, w.collected_at_ms, w.received_at_ms);
                     }
-                }
-                if let (Some(h), Some(k)) = (&w.hostname, &w.kind) {
-                    host_assets.push(asset_id);
-                    host_agents.push(w.agent_id.as_str());
-                    hostnames.push(h.as_str());
-                    kinds.push(k.as_str());
                 }
                 seen_ids.push(w.agent_id.as_str());
                 seen_assets.push(asset_id);
@@ -346,17 +442,13 @@ impl Store for PgStore {
                 )
                 .map_err(err)?;
             }
-            if !host_assets.is_empty() {
-                tx.execute(
-                    "UPDATE assets SET hostname = v.h, kind = v.k FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[]) AS v(id, h, k) WHERE assets.id = v.id",
-                    &[&host_assets, &hostnames, &kinds],
-                )
-                .map_err(err)?;
-                tx.execute(
-                    "UPDATE agents SET hostname = v.h FROM UNNEST($1::TEXT[], $2::TEXT[]) AS v(id, h) WHERE agents.id = v.id",
-                    &[&host_agents, &hostnames],
-                )
-                .map_err(err)?;
+            // Check-ins that tell something about the asset itself are few
+            // (an inventory section changed): one at a time is fine.
+            for w in batch {
+                let has_news = w.hostname.is_some() || w.os_name.is_some() || w.serial.is_some() || w.macs.is_some() || w.ips.is_some();
+                if let (true, Some(&asset_id)) = (has_news, assets.get(&w.agent_id)) {
+                    discovered(tx, asset_id, w)?;
+                }
             }
             if !seen_ids.is_empty() {
                 touch(tx, &seen_ids, &seen_assets, &seen_at)?;
@@ -404,19 +496,39 @@ impl Store for PgStore {
 
     fn list_assets(&self, q: &AssetQuery) -> Result<(Vec<AssetRecord>, u64)> {
         self.with_client(|c| {
-            let like = q.hostname_contains.as_ref().map(|h| format!("%{}%", h.replace('%', "\\%").replace('_', "\\_")));
-            let filter = "FROM assets a LEFT JOIN agents g ON g.asset_id = a.id WHERE ($1::TEXT IS NULL OR a.site = $1) AND ($2::TEXT IS NULL OR a.hostname LIKE $2)";
-            let total: i64 = c.query_one(&format!("SELECT COUNT(*) {filter}"), &[&q.site, &like]).map_err(err)?.get(0);
-            let rows = c
-                .query(
-                    &format!("SELECT {ASSET_COLUMNS} {filter} ORDER BY a.id LIMIT $3 OFFSET $4"),
-                    &[&q.site, &like, &(q.limit as i64), &(q.offset as i64)],
-                )
-                .map_err(err)?;
+            let (filter, binds) = asset_filter(q, |n| format!("${n}"));
+            let params: Vec<Box<dyn ::postgres::types::ToSql + Sync>> = binds
+                .into_iter()
+                .map(|b| -> Box<dyn ::postgres::types::ToSql + Sync> {
+                    match b {
+                        Bind::Text(t) => Box::new(t),
+                        Bind::Int(i) => Box::new(i),
+                    }
+                })
+                .collect();
+            let refs: Vec<&(dyn ::postgres::types::ToSql + Sync)> = params.iter().map(|p| p.as_ref()).collect();
+            let total: i64 = c.query_one(&format!("SELECT COUNT(*) FROM assets a {filter}"), &refs).map_err(err)?.get(0);
+            let dir = if q.descending { "DESC" } else { "ASC" };
+            let sql = format!(
+                "SELECT {ASSET_COLUMNS} {ASSET_FROM} {filter} ORDER BY {} {dir} NULLS LAST, a.id {dir} LIMIT {} OFFSET {}",
+                q.sort.sql(),
+                q.limit,
+                q.offset
+            );
+            let rows = c.query(&sql, &refs).map_err(err)?;
             let mut assets: Vec<AssetRecord> = rows.iter().map(asset_row).collect();
             if q.with_sections {
                 for a in &mut assets {
                     load_sections(c, a)?;
+                }
+            } else if !assets.is_empty() {
+                // One round trip for the page's ledger fields.
+                let ids: Vec<i64> = assets.iter().map(|a| a.id).collect();
+                let index: std::collections::HashMap<i64, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+                for r in c.query("SELECT asset_id, field, value FROM asset_fields WHERE asset_id = ANY($1)", &[&ids]).map_err(err)? {
+                    if let Some(&i) = index.get(&r.get::<_, i64>(0)) {
+                        assets[i].fields.insert(r.get(1), r.get(2));
+                    }
                 }
             }
             Ok((assets, total as u64))
@@ -425,9 +537,7 @@ impl Store for PgStore {
 
     fn get_asset(&self, id: i64) -> Result<Option<AssetRecord>> {
         self.with_client(|c| {
-            let row = c
-                .query_opt(&format!("SELECT {ASSET_COLUMNS} FROM assets a LEFT JOIN agents g ON g.asset_id = a.id WHERE a.id = $1"), &[&id])
-                .map_err(err)?;
+            let row = c.query_opt(&format!("SELECT {ASSET_COLUMNS} {ASSET_FROM} WHERE a.id = $1"), &[&id]).map_err(err)?;
             match row {
                 Some(r) => {
                     let mut a = asset_row(&r);
@@ -436,6 +546,69 @@ impl Store for PgStore {
                 }
                 None => Ok(None),
             }
+        })
+    }
+
+    fn asset_summary(&self, not_seen_before_ms: i64) -> Result<AssetSummary> {
+        self.with_client(|c| {
+            let mut group = |sql: &str| -> Result<Vec<(String, u64)>> {
+                Ok(c.query(sql, &[]).map_err(err)?.iter().map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as u64)).collect())
+            };
+            let by_kind = group("SELECT kind, COUNT(*) FROM assets GROUP BY kind ORDER BY COUNT(*) DESC, kind")?;
+            let by_site = group("SELECT site, COUNT(*) FROM assets GROUP BY site ORDER BY site")?;
+            let by_os = group(
+                "SELECT TRIM(COALESCE(os_name, '') || ' ' || COALESCE(os_version, '')) AS os, COUNT(*) FROM assets WHERE os_name IS NOT NULL GROUP BY os ORDER BY COUNT(*) DESC, os",
+            )?;
+            let r = c
+                .query_one(
+                    "SELECT COUNT(*), COUNT(agent_id), COALESCE(SUM(CASE WHEN agent_id IS NOT NULL AND COALESCE(last_seen_ms, 0) < $1 THEN 1 ELSE 0 END), 0)::BIGINT FROM assets",
+                    &[&not_seen_before_ms],
+                )
+                .map_err(err)?;
+            Ok(AssetSummary {
+                total: r.get::<_, i64>(0) as u64,
+                with_agent: r.get::<_, i64>(1) as u64,
+                not_seen: r.get::<_, i64>(2) as u64,
+                by_kind,
+                by_site,
+                by_os,
+            })
+        })
+    }
+
+    fn ledger_snapshot(&self) -> Result<Vec<LedgerAsset>> {
+        self.with_client(|c| {
+            let rows = c
+                .query("SELECT a.id, a.hostname, a.kind, a.site, a.serial, (g.id IS NOT NULL AND g.revoked_at_ms IS NULL), a.os_name, a.os_version, a.last_seen_ms FROM assets a LEFT JOIN agents g ON g.id = a.agent_id ORDER BY a.id", &[])
+                .map_err(err)?;
+            let mut assets: Vec<LedgerAsset> = rows
+                .iter()
+                .map(|r| LedgerAsset {
+                    id: r.get(0),
+                    hostname: r.get(1),
+                    kind: r.get(2),
+                    site: r.get(3),
+                    serial: r.get(4),
+                    has_agent: r.get(5),
+                    os_name: r.get(6),
+                    os_version: r.get(7),
+                    last_seen_ms: r.get(8),
+                    macs: Vec::new(),
+                    fields: Default::default(),
+                })
+                .collect();
+            let index: std::collections::HashMap<i64, usize> = assets.iter().enumerate().map(|(i, a)| (a.id, i)).collect();
+            for r in c.query("SELECT asset_id, field, value FROM asset_fields", &[]).map_err(err)? {
+                if let Some(&i) = index.get(&r.get::<_, i64>(0)) {
+                    assets[i].fields.insert(r.get(1), r.get(2));
+                }
+            }
+            for r in c.query("SELECT DISTINCT asset_id, value FROM asset_identifiers WHERE kind = 'mac' ORDER BY asset_id, value", &[]).map_err(err)? {
+                if let Some(&i) = index.get(&r.get::<_, i64>(0)) {
+                    assets[i].macs.push(r.get(1));
+                }
+            }
+            Ok(assets)
         })
     }
 
@@ -461,37 +634,90 @@ impl Store for PgStore {
         })
     }
 
-    fn set_asset_fields(&self, asset_id: i64, changes: &[FieldChange], actor: &str, now_ms: i64) -> Result<Vec<HistoryRecord>> {
+    fn apply_ledger(&self, writes: &[LedgerWrite], actor: &str, now_ms: i64) -> Result<Vec<(i64, Vec<HistoryRecord>)>> {
         self.write(|tx| {
-            // Row lock: two people editing the same asset are ordered.
-            if tx.query_opt("SELECT id FROM assets WHERE id = $1 FOR UPDATE", &[&asset_id]).map_err(err)?.is_none() {
-                return Err(StoreError::NotFound(format!("asset {asset_id}")));
-            }
-            let mut done = Vec::new();
-            for c in changes {
-                let old: Option<String> = tx
-                    .query_opt("SELECT value FROM asset_fields WHERE asset_id = $1 AND field = $2", &[&asset_id, &c.field])
-                    .map_err(err)?
-                    .map(|r| r.get(0));
-                if old == c.value {
-                    continue;
+            let mut out = Vec::with_capacity(writes.len());
+            for w in writes {
+                let (asset_id, changes, created) = match w {
+                    LedgerWrite::Create { hostname, kind, site, fields } => {
+                        let id: i64 = tx
+                            .query_one("INSERT INTO assets (hostname, kind, site, first_seen_ms) VALUES ($1, $2, $3, $4) RETURNING id", &[hostname, kind, site, &now_ms])
+                            .map_err(err)?
+                            .get(0);
+                        let mut all = vec![
+                            FieldChange { field: "hostname".into(), value: Some(hostname.clone()) },
+                            FieldChange { field: "kind".into(), value: Some(kind.clone()) },
+                            FieldChange { field: "site".into(), value: Some(site.clone()) },
+                        ];
+                        all.extend(fields.iter().cloned());
+                        (id, all, true)
+                    }
+                    LedgerWrite::Update { asset_id, changes } => {
+                        // Row lock: two people editing the same asset are ordered.
+                        if tx.query_opt("SELECT id FROM assets WHERE id = $1 FOR UPDATE", &[asset_id]).map_err(err)?.is_none() {
+                            return Err(StoreError::NotFound(format!("asset {asset_id}")));
+                        }
+                        (*asset_id, changes.clone(), false)
+                    }
+                };
+                let mut done = Vec::new();
+                for c in &changes {
+                    let core = CORE_FIELDS.iter().find(|f| **f == c.field);
+                    let old: Option<String> = if created {
+                        None
+                    } else if let Some(col) = core {
+                        tx.query_one(&format!("SELECT {col} FROM assets WHERE id = $1"), &[&asset_id]).map_err(err)?.get(0)
+                    } else {
+                        tx.query_opt("SELECT value FROM asset_fields WHERE asset_id = $1 AND field = $2", &[&asset_id, &c.field]).map_err(err)?.map(|r| r.get(0))
+                    };
+                    if old == c.value {
+                        continue;
+                    }
+                    if let Some(col) = core {
+                        if c.value.is_none() && *col != "serial" {
+                            return Err(StoreError::Conflict(format!("{col} cannot be empty")));
+                        }
+                        tx.execute(&format!("UPDATE assets SET {col} = $2 WHERE id = $1"), &[&asset_id, &c.value]).map_err(err)?;
+                    } else {
+                        match &c.value {
+                            Some(v) => tx.execute(
+                                "INSERT INTO asset_fields (asset_id, field, value) VALUES ($1, $2, $3) ON CONFLICT (asset_id, field) DO UPDATE SET value = excluded.value",
+                                &[&asset_id, &c.field, v],
+                            ),
+                            None => tx.execute("DELETE FROM asset_fields WHERE asset_id = $1 AND field = $2", &[&asset_id, &c.field]),
+                        }
+                        .map_err(err)?;
+                        if let Some(kind) = identifier_kind(&c.field) {
+                            replace_identifiers(tx, asset_id, kind, "ledger", &split_list(c.value.as_deref()))?;
+                        }
+                    }
+                    tx.execute(
+                        "INSERT INTO asset_history (asset_id, field, old_value, new_value, actor, at_ms) VALUES ($1,$2,$3,$4,$5,$6)",
+                        &[&asset_id, &c.field, &old, &c.value, &actor, &now_ms],
+                    )
+                    .map_err(err)?;
+                    done.push(HistoryRecord { asset_id, field: c.field.clone(), old_value: old, new_value: c.value.clone(), actor: actor.to_string(), at_ms: now_ms });
                 }
-                match &c.value {
-                    Some(v) => tx.execute(
-                        "INSERT INTO asset_fields (asset_id, field, value) VALUES ($1, $2, $3) ON CONFLICT (asset_id, field) DO UPDATE SET value = excluded.value",
-                        &[&asset_id, &c.field, v],
-                    ),
-                    None => tx.execute("DELETE FROM asset_fields WHERE asset_id = $1 AND field = $2", &[&asset_id, &c.field]),
-                }
-                .map_err(err)?;
-                tx.execute(
-                    "INSERT INTO asset_history (asset_id, field, old_value, new_value, actor, at_ms) VALUES ($1,$2,$3,$4,$5,$6)",
-                    &[&asset_id, &c.field, &old, &c.value, &actor, &now_ms],
-                )
-                .map_err(err)?;
-                done.push(HistoryRecord { asset_id, field: c.field.clone(), old_value: old, new_value: c.value.clone(), actor: actor.to_string(), at_ms: now_ms });
+                out.push((asset_id, done));
             }
-            Ok(done)
+            Ok(out)
+        })
+    }
+
+    fn upsert_site(&self, site: &SiteRecord, now_ms: i64) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO sites (code, name, created_at_ms) VALUES ($1, $2, $3) ON CONFLICT (code) DO UPDATE SET name = excluded.name",
+                &[&site.code, &site.name, &now_ms],
+            )
+            .map_err(err)?;
+            Ok(())
+        })
+    }
+
+    fn sites(&self) -> Result<Vec<SiteRecord>> {
+        self.with_client(|c| {
+            Ok(c.query("SELECT code, name FROM sites ORDER BY code", &[]).map_err(err)?.iter().map(|r| SiteRecord { code: r.get(0), name: r.get(1) }).collect())
         })
     }
 
@@ -511,7 +737,7 @@ impl Store for PgStore {
         self.write(|tx| {
             Ok(tx
                 .query_one(
-                    "INSERT INTO users (username, display_name, password_hash, role, created_at_ms) VALUES ($1,$2,$3,$4,$5) RETURNING id",
+                    "INSERT INTO users (username, display_name, password_hash, role, created_at_ms, source) VALUES ($1,$2,$3,$4,$5,'local') RETURNING id",
                     &[&u.username, &u.display_name, &u.password_hash, &u.role, &u.created_at_ms],
                 )
                 .map_err(err)?
@@ -521,7 +747,7 @@ impl Store for PgStore {
 
     fn user_by_name(&self, username: &str) -> Result<Option<UserRecord>> {
         self.with_client(|c| {
-            Ok(c.query_opt("SELECT id, username, display_name, password_hash, role FROM users WHERE username = $1", &[&username])
+            Ok(c.query_opt(&format!("SELECT {USER_COLUMNS} FROM users u WHERE u.username = $1"), &[&username])
                 .map_err(err)?
                 .map(|r| user_row(&r)))
         })
@@ -529,7 +755,7 @@ impl Store for PgStore {
 
     fn users(&self) -> Result<Vec<UserRecord>> {
         self.with_client(|c| {
-            let rows = c.query("SELECT id, username, display_name, password_hash, role FROM users ORDER BY id", &[]).map_err(err)?;
+            let rows = c.query(&format!("SELECT {USER_COLUMNS} FROM users u ORDER BY u.id"), &[]).map_err(err)?;
             Ok(rows.iter().map(user_row).collect())
         })
     }
@@ -547,12 +773,60 @@ impl Store for PgStore {
 
     fn api_token_user(&self, token_hash: &str) -> Result<Option<UserRecord>> {
         self.with_client(|c| {
-            Ok(c.query_opt(
-                "SELECT u.id, u.username, u.display_name, u.password_hash, u.role FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
-                &[&token_hash],
+            Ok(c.query_opt(&format!("SELECT {USER_COLUMNS} FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1"), &[&token_hash])
+                .map_err(err)?
+                .map(|r| user_row(&r)))
+        })
+    }
+
+    fn upsert_directory_user(&self, username: &str, display_name: &str, role: &str, now_ms: i64) -> Result<UserRecord> {
+        self.write(|tx| {
+            let existing: Option<String> = tx.query_opt("SELECT source FROM users WHERE username = $1 FOR UPDATE", &[&username]).map_err(err)?.map(|r| r.get(0));
+            match existing.as_deref() {
+                Some("directory") => {
+                    tx.execute("UPDATE users SET display_name = $2, role = $3 WHERE username = $1", &[&username, &display_name, &role]).map_err(err)?;
+                }
+                Some(_) => return Err(StoreError::Conflict(format!("local user {username} exists"))),
+                None => {
+                    tx.execute(
+                        "INSERT INTO users (username, display_name, password_hash, role, created_at_ms, source) VALUES ($1, $2, '', $3, $4, 'directory')",
+                        &[&username, &display_name, &role, &now_ms],
+                    )
+                    .map_err(err)?;
+                }
+            }
+            Ok(user_row(&tx.query_one(&format!("SELECT {USER_COLUMNS} FROM users u WHERE u.username = $1"), &[&username]).map_err(err)?))
+        })
+    }
+
+    fn create_session(&self, s: &NewSession) -> Result<()> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM sessions WHERE expires_at_ms < $1", &[&s.created_at_ms]).map_err(err)?;
+            tx.execute(
+                "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at_ms, expires_at_ms, source) VALUES ($1,$2,$3,$4,$5,$6)",
+                &[&s.id_hash, &s.user_id, &s.csrf_token, &s.created_at_ms, &s.expires_at_ms, &s.source],
             )
-            .map_err(err)?
-            .map(|r| user_row(&r)))
+            .map_err(err)?;
+            Ok(())
+        })
+    }
+
+    fn session_user(&self, id_hash: &str, now_ms: i64) -> Result<Option<(SessionRecord, UserRecord)>> {
+        self.with_client(|c| {
+            let row = c
+                .query_opt(
+                    &format!("SELECT s.csrf_token, s.created_at_ms, s.expires_at_ms, {USER_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1 AND s.expires_at_ms > $2"),
+                    &[&id_hash, &now_ms],
+                )
+                .map_err(err)?;
+            Ok(row.map(|r| (SessionRecord { csrf_token: r.get(0), created_at_ms: r.get(1), expires_at_ms: r.get(2) }, user_row_at(&r, 3))))
+        })
+    }
+
+    fn delete_session(&self, id_hash: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM sessions WHERE id_hash = $1", &[&id_hash]).map_err(err)?;
+            Ok(())
         })
     }
 
@@ -565,11 +839,11 @@ impl Store for PgStore {
             let at_ms = crate::now_ms();
             let hash = audit_hash(&prev_hash, e, at_ms, seq);
             tx.execute(
-                "INSERT INTO audit_log (seq, at_ms, actor, action, target, detail, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
-                &[&seq, &at_ms, &e.actor, &e.action, &e.target, &e.detail, &prev_hash, &hash],
+                "INSERT INTO audit_log (seq, at_ms, actor, action, target, detail, prev_hash, hash, source) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+                &[&seq, &at_ms, &e.actor, &e.action, &e.target, &e.detail, &prev_hash, &hash, &e.source],
             )
             .map_err(err)?;
-            Ok(AuditEntry { seq, at_ms, actor: e.actor.clone(), action: e.action.clone(), target: e.target.clone(), detail: e.detail.clone(), prev_hash, hash })
+            Ok(AuditEntry { seq, at_ms, actor: e.actor.clone(), action: e.action.clone(), target: e.target.clone(), detail: e.detail.clone(), source: e.source.clone(), prev_hash, hash })
         })
     }
 
@@ -577,7 +851,7 @@ impl Store for PgStore {
         self.with_client(|c| {
             let rows = c
                 .query(
-                    "SELECT seq, at_ms, actor, action, target, detail, prev_hash, hash FROM (SELECT * FROM audit_log ORDER BY seq DESC LIMIT $1) t ORDER BY seq",
+                    "SELECT seq, at_ms, actor, action, target, detail, prev_hash, hash, source FROM (SELECT * FROM audit_log ORDER BY seq DESC LIMIT $1) t ORDER BY seq",
                     &[&(limit as i64)],
                 )
                 .map_err(err)?;
@@ -590,6 +864,7 @@ impl Store for PgStore {
                     action: r.get(3),
                     target: r.get(4),
                     detail: r.get(5),
+                    source: r.get(8),
                     prev_hash: r.get(6),
                     hash: r.get(7),
                 })

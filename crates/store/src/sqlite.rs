@@ -13,6 +13,7 @@ use std::sync::Mutex;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/sqlite/0001_init.sql")),
     (2, include_str!("migrations/sqlite/0002_ledger.sql")),
+    (3, include_str!("migrations/sqlite/0003_console.sql")),
 ];
 
 pub struct SqliteStore {
@@ -101,8 +102,10 @@ fn agent_row(r: &rusqlite::Row) -> rusqlite::Result<AgentRecord> {
     })
 }
 
+const USER_COLUMNS: &str = "u.id, u.username, u.display_name, u.password_hash, u.role, u.source";
+
 fn user_row(r: &rusqlite::Row) -> rusqlite::Result<UserRecord> {
-    Ok(UserRecord { id: r.get(0)?, username: r.get(1)?, display_name: r.get(2)?, password_hash: r.get(3)?, role: r.get(4)? })
+    Ok(UserRecord { id: r.get(0)?, username: r.get(1)?, display_name: r.get(2)?, password_hash: r.get(3)?, role: r.get(4)?, source: r.get(5)? })
 }
 
 fn audit_row(r: &rusqlite::Row) -> rusqlite::Result<AuditEntry> {
@@ -113,12 +116,15 @@ fn audit_row(r: &rusqlite::Row) -> rusqlite::Result<AuditEntry> {
         action: r.get(3)?,
         target: r.get(4)?,
         detail: r.get(5)?,
+        source: r.get(8)?,
         prev_hash: r.get(6)?,
         hash: r.get(7)?,
     })
 }
 
-const ASSET_COLUMNS: &str = "a.id, a.hostname, a.kind, a.site, a.first_seen_ms, a.last_seen_ms, g.id, g.revoked_at_ms";
+const ASSET_COLUMNS: &str =
+    "a.id, a.hostname, a.kind, a.site, a.first_seen_ms, a.last_seen_ms, g.id, g.revoked_at_ms, a.serial, a.os_name, a.os_version";
+const ASSET_FROM: &str = "FROM assets a LEFT JOIN agents g ON g.id = a.agent_id";
 
 fn asset_row(r: &rusqlite::Row) -> rusqlite::Result<AssetRecord> {
     Ok(AssetRecord {
@@ -130,6 +136,9 @@ fn asset_row(r: &rusqlite::Row) -> rusqlite::Result<AssetRecord> {
         last_seen_ms: r.get(5)?,
         agent_id: r.get(6)?,
         agent_revoked: r.get::<_, Option<i64>>(7)?.is_some(),
+        serial: r.get(8)?,
+        os_name: r.get(9)?,
+        os_version: r.get(10)?,
         sections: Vec::new(),
         fields: Default::default(),
     })
@@ -160,6 +169,97 @@ fn load_sections(conn: &Connection, asset: &mut AssetRecord) -> Result<()> {
     for row in rows {
         let (name, hash, blob, collected_at_ms, received_at_ms) = row.map_err(err)?;
         asset.sections.push(StoredSection { name, hash, json: decompress(&blob)?, collected_at_ms, received_at_ms });
+    }
+    Ok(())
+}
+
+/// The matching rule at enrolment (ARCHITECTURE.md, "Asset matching"):
+/// serial first (it names the machine: a reinstalled PC's old agent is
+/// superseded), then a MAC, then the hostname; the last two only take
+/// assets that have no active agent.
+fn match_asset(tx: &Transaction, req: &EnrollAgent) -> Result<(Option<(i64, &'static str)>, Option<String>)> {
+    if let Some(serial) = meaningful_serial(req.serial.as_deref()) {
+        let hit: Option<(i64, Option<String>)> = tx
+            .query_row(
+                "SELECT a.id, g.id FROM assets a LEFT JOIN agents g ON g.id = a.agent_id AND g.revoked_at_ms IS NULL WHERE a.serial = ?1 ORDER BY a.id LIMIT 1",
+                [&serial],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(err)?;
+        if let Some((id, agent)) = hit {
+            return Ok((Some((id, "serial")), agent));
+        }
+    }
+    const FREE: &str = "NOT EXISTS (SELECT 1 FROM agents g WHERE g.asset_id = a.id AND g.revoked_at_ms IS NULL)";
+    for mac in &req.macs {
+        let hit: Option<i64> = tx
+            .query_row(
+                &format!("SELECT a.id FROM asset_identifiers i JOIN assets a ON a.id = i.asset_id WHERE i.kind = 'mac' AND i.value = ?1 AND {FREE} ORDER BY a.id LIMIT 1"),
+                [mac],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err)?;
+        if let Some(id) = hit {
+            return Ok((Some((id, "mac")), None));
+        }
+    }
+    let hit: Option<i64> = tx
+        .query_row(&format!("SELECT a.id FROM assets a WHERE a.hostname = ?1 COLLATE NOCASE AND {FREE} ORDER BY a.id LIMIT 1"), [&req.hostname], |r| r.get(0))
+        .optional()
+        .map_err(err)?;
+    Ok((hit.map(|id| (id, "hostname")), None))
+}
+
+/// What a check-in tells about the asset itself: hostname and kind (with
+/// history, actor `agent:ID`), OS, serial, addresses.
+fn discovered(tx: &Transaction, asset_id: i64, w: &CheckinWrite) -> Result<()> {
+    let actor = format!("agent:{}", w.agent_id);
+    let (hostname, kind): (String, String) = tx
+        .prepare_cached("SELECT hostname, kind FROM assets WHERE id = ?1")
+        .map_err(err)?
+        .query_row([asset_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(err)?;
+    let mut history = Vec::new();
+    if let Some(h) = w.hostname.as_ref().filter(|h| **h != hostname) {
+        tx.prepare_cached("UPDATE assets SET hostname = ?2 WHERE id = ?1").map_err(err)?.execute(params![asset_id, h]).map_err(err)?;
+        tx.prepare_cached("UPDATE agents SET hostname = ?2 WHERE id = ?1").map_err(err)?.execute(params![w.agent_id, h]).map_err(err)?;
+        history.push(("hostname", hostname, h.clone()));
+    }
+    if let Some(k) = w.kind.as_ref().filter(|k| **k != kind && AGENT_KINDS.contains(&kind.as_str())) {
+        tx.prepare_cached("UPDATE assets SET kind = ?2 WHERE id = ?1").map_err(err)?.execute(params![asset_id, k]).map_err(err)?;
+        history.push(("kind", kind, k.clone()));
+    }
+    for (field, old, new) in history {
+        tx.prepare_cached("INSERT INTO asset_history (asset_id, field, old_value, new_value, actor, at_ms) VALUES (?1,?2,?3,?4,?5,?6)")
+            .map_err(err)?
+            .execute(params![asset_id, field, old, new, actor, w.received_at_ms])
+            .map_err(err)?;
+    }
+    if w.os_name.is_some() {
+        tx.prepare_cached("UPDATE assets SET os_name = ?2, os_version = ?3 WHERE id = ?1").map_err(err)?.execute(params![asset_id, w.os_name, w.os_version]).map_err(err)?;
+    }
+    if let Some(serial) = meaningful_serial(w.serial.as_deref()) {
+        tx.prepare_cached("UPDATE assets SET serial = ?2 WHERE id = ?1 AND serial IS NOT ?2").map_err(err)?.execute(params![asset_id, serial]).map_err(err)?;
+    }
+    if let Some(macs) = &w.macs {
+        replace_identifiers(tx, asset_id, "mac", "agent", macs)?;
+    }
+    if let Some(ips) = &w.ips {
+        replace_identifiers(tx, asset_id, "ip", "agent", ips)?;
+    }
+    Ok(())
+}
+
+fn replace_identifiers(tx: &Transaction, asset_id: i64, kind: &str, source: &str, values: &[String]) -> Result<()> {
+    tx.prepare_cached("DELETE FROM asset_identifiers WHERE asset_id = ?1 AND kind = ?2 AND source = ?3")
+        .map_err(err)?
+        .execute(params![asset_id, kind, source])
+        .map_err(err)?;
+    let mut insert = tx.prepare_cached("INSERT OR IGNORE INTO asset_identifiers (asset_id, kind, value, source) VALUES (?1, ?2, ?3, ?4)").map_err(err)?;
+    for v in values {
+        insert.execute(params![asset_id, kind, v, source]).map_err(err)?;
     }
     Ok(())
 }
@@ -224,18 +324,32 @@ impl Store for SqliteStore {
                 return Ok(refusal);
             }
             tx.execute("UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = ?1", [&req.token_id]).map_err(err)?;
-            tx.execute(
-                "INSERT INTO assets (hostname, kind, site, first_seen_ms) VALUES (?1, ?2, ?3, ?4)",
-                params![req.hostname, crate::model::initial_kind(&req.os_family), site, req.now_ms],
-            )
-            .map_err(err)?;
-            let asset_id = tx.last_insert_rowid();
+            let (matched, superseded_agent) = match_asset(tx, req)?;
+            let asset_id = match matched {
+                Some((id, _)) => {
+                    tx.execute("UPDATE assets SET hostname = ?2, serial = COALESCE(serial, ?3) WHERE id = ?1", params![id, req.hostname, meaningful_serial(req.serial.as_deref())])
+                        .map_err(err)?;
+                    id
+                }
+                None => {
+                    tx.execute(
+                        "INSERT INTO assets (hostname, kind, site, first_seen_ms, serial) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![req.hostname, crate::model::initial_kind(&req.os_family), site, req.now_ms, meaningful_serial(req.serial.as_deref())],
+                    )
+                    .map_err(err)?;
+                    tx.last_insert_rowid()
+                }
+            };
+            if let Some(old) = &superseded_agent {
+                tx.execute("UPDATE agents SET revoked_at_ms = ?2 WHERE id = ?1 AND revoked_at_ms IS NULL", params![old, req.now_ms]).map_err(err)?;
+            }
             tx.execute(
                 "INSERT INTO agents (id, public_key, asset_id, token_id, site, hostname, os_family, enrolled_at_ms) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
                 params![req.agent_id, req.public_key, asset_id, req.token_id, site, req.hostname, req.os_family, req.now_ms],
             )
             .map_err(err)?;
-            Ok(EnrollOutcome::Enrolled { site, asset_id })
+            tx.execute("UPDATE assets SET agent_id = ?2 WHERE id = ?1", params![asset_id, req.agent_id]).map_err(err)?;
+            Ok(EnrollOutcome::Enrolled { site, asset_id, matched_by: matched.map(|(_, rule)| rule), superseded_agent })
         })
     }
 
@@ -288,16 +402,7 @@ impl Store for SqliteStore {
                         .execute(params![asset_id, s.name, s.hash, compress(s.json.as_bytes()), w.collected_at_ms, w.received_at_ms])
                         .map_err(err)?;
                 }
-                if let (Some(hostname), Some(kind)) = (&w.hostname, &w.kind) {
-                    tx.prepare_cached("UPDATE assets SET hostname = ?2, kind = ?3 WHERE id = ?1")
-                        .map_err(err)?
-                        .execute(params![asset_id, hostname, kind])
-                        .map_err(err)?;
-                    tx.prepare_cached("UPDATE agents SET hostname = ?2 WHERE id = ?1")
-                        .map_err(err)?
-                        .execute(params![w.agent_id, hostname])
-                        .map_err(err)?;
-                }
+                discovered(tx, asset_id, w)?;
                 tx.prepare_cached("UPDATE assets SET last_seen_ms = MAX(COALESCE(last_seen_ms, 0), ?2) WHERE id = ?1")
                     .map_err(err)?
                     .execute(params![asset_id, w.received_at_ms])
@@ -348,17 +453,34 @@ impl Store for SqliteStore {
 
     fn list_assets(&self, q: &AssetQuery) -> Result<(Vec<AssetRecord>, u64)> {
         self.read(|c| {
-            let like = q.hostname_contains.as_ref().map(|h| format!("%{}%", h.replace('%', "\\%").replace('_', "\\_")));
-            let filter = "FROM assets a LEFT JOIN agents g ON g.asset_id = a.id WHERE (?1 IS NULL OR a.site = ?1) AND (?2 IS NULL OR a.hostname LIKE ?2 ESCAPE '\\')";
+            let (filter, binds) = asset_filter(q, |n| format!("?{n}"));
+            let values: Vec<rusqlite::types::Value> = binds
+                .into_iter()
+                .map(|b| match b {
+                    Bind::Text(t) => rusqlite::types::Value::Text(t),
+                    Bind::Int(i) => rusqlite::types::Value::Integer(i),
+                })
+                .collect();
             let total: i64 = c
-                .query_row(&format!("SELECT COUNT(*) {filter}"), params![q.site, like], |r| r.get(0))
+                .prepare_cached(&format!("SELECT COUNT(*) FROM assets a {filter}"))
+                .map_err(err)?
+                .query_row(rusqlite::params_from_iter(values.iter()), |r| r.get(0))
                 .map_err(err)?;
-            let mut stmt = c.prepare(&format!("SELECT {ASSET_COLUMNS} {filter} ORDER BY a.id LIMIT ?3 OFFSET ?4")).map_err(err)?;
-            let rows = stmt.query_map(params![q.site, like, q.limit, q.offset as i64], asset_row).map_err(err)?;
+            let dir = if q.descending { "DESC" } else { "ASC" };
+            let sql = format!(
+                "SELECT {ASSET_COLUMNS} {ASSET_FROM} {filter} ORDER BY {} {dir} NULLS LAST, a.id {dir} LIMIT {} OFFSET {}",
+                q.sort.sql(),
+                q.limit,
+                q.offset
+            );
+            let mut stmt = c.prepare_cached(&sql).map_err(err)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(values.iter()), asset_row).map_err(err)?;
             let mut assets = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(err)?;
-            if q.with_sections {
-                for a in &mut assets {
+            for a in &mut assets {
+                if q.with_sections {
                     load_sections(c, a)?;
+                } else {
+                    load_fields(c, a)?;
                 }
             }
             Ok((assets, total as u64))
@@ -367,10 +489,7 @@ impl Store for SqliteStore {
 
     fn get_asset(&self, id: i64) -> Result<Option<AssetRecord>> {
         self.read(|c| {
-            let asset = c
-                .query_row(&format!("SELECT {ASSET_COLUMNS} FROM assets a LEFT JOIN agents g ON g.asset_id = a.id WHERE a.id = ?1"), [id], asset_row)
-                .optional()
-                .map_err(err)?;
+            let asset = c.query_row(&format!("SELECT {ASSET_COLUMNS} {ASSET_FROM} WHERE a.id = ?1"), [id], asset_row).optional().map_err(err)?;
             match asset {
                 Some(mut a) => {
                     load_sections(c, &mut a)?;
@@ -378,6 +497,75 @@ impl Store for SqliteStore {
                 }
                 None => Ok(None),
             }
+        })
+    }
+
+    fn asset_summary(&self, not_seen_before_ms: i64) -> Result<AssetSummary> {
+        self.read(|c| {
+            let group = |sql: &str| -> Result<Vec<(String, u64)>> {
+                let mut stmt = c.prepare(sql).map_err(err)?;
+                let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))).map_err(err)?;
+                rows.collect::<rusqlite::Result<Vec<_>>>().map_err(err)
+            };
+            let (total, with_agent, not_seen): (i64, i64, i64) = c
+                .query_row(
+                    "SELECT COUNT(*), COUNT(agent_id), COALESCE(SUM(CASE WHEN agent_id IS NOT NULL AND COALESCE(last_seen_ms, 0) < ?1 THEN 1 ELSE 0 END), 0) FROM assets",
+                    [not_seen_before_ms],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .map_err(err)?;
+            Ok(AssetSummary {
+                total: total as u64,
+                with_agent: with_agent as u64,
+                not_seen: not_seen as u64,
+                by_kind: group("SELECT kind, COUNT(*) FROM assets GROUP BY kind ORDER BY COUNT(*) DESC, kind")?,
+                by_site: group("SELECT site, COUNT(*) FROM assets GROUP BY site ORDER BY site")?,
+                by_os: group(
+                    "SELECT TRIM(COALESCE(os_name, '') || ' ' || COALESCE(os_version, '')) AS os, COUNT(*) FROM assets WHERE os_name IS NOT NULL GROUP BY os ORDER BY COUNT(*) DESC, os",
+                )?,
+            })
+        })
+    }
+
+    fn ledger_snapshot(&self) -> Result<Vec<LedgerAsset>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare("SELECT a.id, a.hostname, a.kind, a.site, a.serial, g.id IS NOT NULL AND g.revoked_at_ms IS NULL, a.os_name, a.os_version, a.last_seen_ms FROM assets a LEFT JOIN agents g ON g.id = a.agent_id ORDER BY a.id")
+                .map_err(err)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(LedgerAsset {
+                        id: r.get(0)?,
+                        hostname: r.get(1)?,
+                        kind: r.get(2)?,
+                        site: r.get(3)?,
+                        serial: r.get(4)?,
+                        has_agent: r.get(5)?,
+                        os_name: r.get(6)?,
+                        os_version: r.get(7)?,
+                        last_seen_ms: r.get(8)?,
+                        macs: Vec::new(),
+                        fields: Default::default(),
+                    })
+                })
+                .map_err(err)?;
+            let mut assets = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(err)?;
+            let index: std::collections::HashMap<i64, usize> = assets.iter().enumerate().map(|(i, a)| (a.id, i)).collect();
+            let mut stmt = c.prepare("SELECT asset_id, field, value FROM asset_fields").map_err(err)?;
+            let mut rows = stmt.query([]).map_err(err)?;
+            while let Some(r) = rows.next().map_err(err)? {
+                if let Some(&i) = index.get(&r.get::<_, i64>(0).map_err(err)?) {
+                    assets[i].fields.insert(r.get(1).map_err(err)?, r.get(2).map_err(err)?);
+                }
+            }
+            let mut stmt = c.prepare("SELECT DISTINCT asset_id, value FROM asset_identifiers WHERE kind = 'mac' ORDER BY asset_id, value").map_err(err)?;
+            let mut rows = stmt.query([]).map_err(err)?;
+            while let Some(r) = rows.next().map_err(err)? {
+                if let Some(&i) = index.get(&r.get::<_, i64>(0).map_err(err)?) {
+                    assets[i].macs.push(r.get(1).map_err(err)?);
+                }
+            }
+            Ok(assets)
         })
     }
 
@@ -402,37 +590,93 @@ impl Store for SqliteStore {
         })
     }
 
-    fn set_asset_fields(&self, asset_id: i64, changes: &[FieldChange], actor: &str, now_ms: i64) -> Result<Vec<HistoryRecord>> {
+    fn apply_ledger(&self, writes: &[LedgerWrite], actor: &str, now_ms: i64) -> Result<Vec<(i64, Vec<HistoryRecord>)>> {
         self.write(|tx| {
-            let exists: Option<i64> = tx.query_row("SELECT id FROM assets WHERE id = ?1", [asset_id], |r| r.get(0)).optional().map_err(err)?;
-            if exists.is_none() {
-                return Err(StoreError::NotFound(format!("asset {asset_id}")));
-            }
-            let mut done = Vec::new();
-            for c in changes {
-                let old: Option<String> = tx
-                    .query_row("SELECT value FROM asset_fields WHERE asset_id = ?1 AND field = ?2", params![asset_id, c.field], |r| r.get(0))
-                    .optional()
+            let mut out = Vec::with_capacity(writes.len());
+            for w in writes {
+                let (asset_id, changes, created) = match w {
+                    LedgerWrite::Create { hostname, kind, site, fields } => {
+                        tx.execute("INSERT INTO assets (hostname, kind, site, first_seen_ms) VALUES (?1, ?2, ?3, ?4)", params![hostname, kind, site, now_ms])
+                            .map_err(err)?;
+                        let id = tx.last_insert_rowid();
+                        let mut all = vec![
+                            FieldChange { field: "hostname".into(), value: Some(hostname.clone()) },
+                            FieldChange { field: "kind".into(), value: Some(kind.clone()) },
+                            FieldChange { field: "site".into(), value: Some(site.clone()) },
+                        ];
+                        all.extend(fields.iter().cloned());
+                        (id, all, true)
+                    }
+                    LedgerWrite::Update { asset_id, changes } => {
+                        let exists: Option<i64> = tx.query_row("SELECT id FROM assets WHERE id = ?1", [asset_id], |r| r.get(0)).optional().map_err(err)?;
+                        if exists.is_none() {
+                            return Err(StoreError::NotFound(format!("asset {asset_id}")));
+                        }
+                        (*asset_id, changes.clone(), false)
+                    }
+                };
+                let mut done = Vec::new();
+                for c in &changes {
+                    let old: Option<String> = if created {
+                        None
+                    } else if let Some(col) = CORE_FIELDS.iter().find(|f| **f == c.field) {
+                        tx.query_row(&format!("SELECT {col} FROM assets WHERE id = ?1"), [asset_id], |r| r.get(0)).map_err(err)?
+                    } else {
+                        tx.query_row("SELECT value FROM asset_fields WHERE asset_id = ?1 AND field = ?2", params![asset_id, c.field], |r| r.get(0))
+                            .optional()
+                            .map_err(err)?
+                    };
+                    if old == c.value {
+                        continue;
+                    }
+                    if let Some(col) = CORE_FIELDS.iter().find(|f| **f == c.field) {
+                        if c.value.is_none() && *col != "serial" {
+                            return Err(StoreError::Conflict(format!("{col} cannot be empty")));
+                        }
+                        tx.execute(&format!("UPDATE assets SET {col} = ?2 WHERE id = ?1"), params![asset_id, c.value]).map_err(err)?;
+                    } else {
+                        match &c.value {
+                            Some(v) => tx.execute(
+                                "INSERT INTO asset_fields (asset_id, field, value) VALUES (?1, ?2, ?3) ON CONFLICT (asset_id, field) DO UPDATE SET value = excluded.value",
+                                params![asset_id, c.field, v],
+                            ),
+                            None => tx.execute("DELETE FROM asset_fields WHERE asset_id = ?1 AND field = ?2", params![asset_id, c.field]),
+                        }
+                        .map_err(err)?;
+                        if let Some(kind) = identifier_kind(&c.field) {
+                            let values = split_list(c.value.as_deref());
+                            replace_identifiers(tx, asset_id, kind, "ledger", &values)?;
+                        }
+                    }
+                    tx.execute(
+                        "INSERT INTO asset_history (asset_id, field, old_value, new_value, actor, at_ms) VALUES (?1,?2,?3,?4,?5,?6)",
+                        params![asset_id, c.field, old, c.value, actor, now_ms],
+                    )
                     .map_err(err)?;
-                if old == c.value {
-                    continue;
+                    done.push(HistoryRecord { asset_id, field: c.field.clone(), old_value: old, new_value: c.value.clone(), actor: actor.to_string(), at_ms: now_ms });
                 }
-                match &c.value {
-                    Some(v) => tx.execute(
-                        "INSERT INTO asset_fields (asset_id, field, value) VALUES (?1, ?2, ?3) ON CONFLICT (asset_id, field) DO UPDATE SET value = excluded.value",
-                        params![asset_id, c.field, v],
-                    ),
-                    None => tx.execute("DELETE FROM asset_fields WHERE asset_id = ?1 AND field = ?2", params![asset_id, c.field]),
-                }
-                .map_err(err)?;
-                tx.execute(
-                    "INSERT INTO asset_history (asset_id, field, old_value, new_value, actor, at_ms) VALUES (?1,?2,?3,?4,?5,?6)",
-                    params![asset_id, c.field, old, c.value, actor, now_ms],
-                )
-                .map_err(err)?;
-                done.push(HistoryRecord { asset_id, field: c.field.clone(), old_value: old, new_value: c.value.clone(), actor: actor.to_string(), at_ms: now_ms });
+                out.push((asset_id, done));
             }
-            Ok(done)
+            Ok(out)
+        })
+    }
+
+    fn upsert_site(&self, site: &SiteRecord, now_ms: i64) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO sites (code, name, created_at_ms) VALUES (?1, ?2, ?3) ON CONFLICT (code) DO UPDATE SET name = excluded.name",
+                params![site.code, site.name, now_ms],
+            )
+            .map_err(err)?;
+            Ok(())
+        })
+    }
+
+    fn sites(&self) -> Result<Vec<SiteRecord>> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT code, name FROM sites ORDER BY code").map_err(err)?;
+            let rows = stmt.query_map([], |r| Ok(SiteRecord { code: r.get(0)?, name: r.get(1)? })).map_err(err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(err)
         })
     }
 
@@ -453,7 +697,7 @@ impl Store for SqliteStore {
     fn create_user(&self, u: &NewUser) -> Result<i64> {
         self.write(|tx| {
             tx.execute(
-                "INSERT INTO users (username, display_name, password_hash, role, created_at_ms) VALUES (?1,?2,?3,?4,?5)",
+                "INSERT INTO users (username, display_name, password_hash, role, created_at_ms, source) VALUES (?1,?2,?3,?4,?5,'local')",
                 params![u.username, u.display_name, u.password_hash, u.role, u.created_at_ms],
             )
             .map_err(err)?;
@@ -463,7 +707,7 @@ impl Store for SqliteStore {
 
     fn user_by_name(&self, username: &str) -> Result<Option<UserRecord>> {
         self.read(|c| {
-            c.query_row("SELECT id, username, display_name, password_hash, role FROM users WHERE username = ?1", [username], user_row)
+            c.query_row(&format!("SELECT {USER_COLUMNS} FROM users u WHERE u.username = ?1"), [username], user_row)
                 .optional()
                 .map_err(err)
         })
@@ -471,7 +715,7 @@ impl Store for SqliteStore {
 
     fn users(&self) -> Result<Vec<UserRecord>> {
         self.read(|c| {
-            let mut stmt = c.prepare("SELECT id, username, display_name, password_hash, role FROM users ORDER BY id").map_err(err)?;
+            let mut stmt = c.prepare(&format!("SELECT {USER_COLUMNS} FROM users u ORDER BY u.id")).map_err(err)?;
             let rows = stmt.query_map([], user_row).map_err(err)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(err)
         })
@@ -490,13 +734,65 @@ impl Store for SqliteStore {
 
     fn api_token_user(&self, token_hash: &str) -> Result<Option<UserRecord>> {
         self.read(|c| {
+            c.query_row(&format!("SELECT {USER_COLUMNS} FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?1"), [token_hash], user_row)
+                .optional()
+                .map_err(err)
+        })
+    }
+
+    fn upsert_directory_user(&self, username: &str, display_name: &str, role: &str, now_ms: i64) -> Result<UserRecord> {
+        self.write(|tx| {
+            let existing: Option<String> = tx.query_row("SELECT source FROM users WHERE username = ?1", [username], |r| r.get(0)).optional().map_err(err)?;
+            match existing.as_deref() {
+                Some("directory") => {
+                    tx.execute("UPDATE users SET display_name = ?2, role = ?3 WHERE username = ?1", params![username, display_name, role]).map_err(err)?;
+                }
+                Some(_) => return Err(StoreError::Conflict(format!("local user {username} exists"))),
+                None => {
+                    tx.execute(
+                        "INSERT INTO users (username, display_name, password_hash, role, created_at_ms, source) VALUES (?1, ?2, '', ?3, ?4, 'directory')",
+                        params![username, display_name, role, now_ms],
+                    )
+                    .map_err(err)?;
+                }
+            }
+            tx.query_row(&format!("SELECT {USER_COLUMNS} FROM users u WHERE u.username = ?1"), [username], user_row).map_err(err)
+        })
+    }
+
+    fn create_session(&self, s: &NewSession) -> Result<()> {
+        self.write(|tx| {
+            // Expired sessions go as new ones come: the table stays small.
+            tx.execute("DELETE FROM sessions WHERE expires_at_ms < ?1", [s.created_at_ms]).map_err(err)?;
+            tx.execute(
+                "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at_ms, expires_at_ms, source) VALUES (?1,?2,?3,?4,?5,?6)",
+                params![s.id_hash, s.user_id, s.csrf_token, s.created_at_ms, s.expires_at_ms, s.source],
+            )
+            .map_err(err)?;
+            Ok(())
+        })
+    }
+
+    fn session_user(&self, id_hash: &str, now_ms: i64) -> Result<Option<(SessionRecord, UserRecord)>> {
+        self.read(|c| {
             c.query_row(
-                "SELECT u.id, u.username, u.display_name, u.password_hash, u.role FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?1",
-                [token_hash],
-                user_row,
+                &format!("SELECT s.csrf_token, s.created_at_ms, s.expires_at_ms, {USER_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = ?1 AND s.expires_at_ms > ?2"),
+                params![id_hash, now_ms],
+                |r| {
+                    let session = SessionRecord { csrf_token: r.get(0)?, created_at_ms: r.get(1)?, expires_at_ms: r.get(2)? };
+                    let user = UserRecord { id: r.get(3)?, username: r.get(4)?, display_name: r.get(5)?, password_hash: r.get(6)?, role: r.get(7)?, source: r.get(8)? };
+                    Ok((session, user))
+                },
             )
             .optional()
             .map_err(err)
+        })
+    }
+
+    fn delete_session(&self, id_hash: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM sessions WHERE id_hash = ?1", [id_hash]).map_err(err)?;
+            Ok(())
         })
     }
 
@@ -510,18 +806,18 @@ impl Store for SqliteStore {
             let at_ms = now_ms();
             let hash = audit_hash(&prev_hash, e, at_ms, seq);
             tx.execute(
-                "INSERT INTO audit_log (seq, at_ms, actor, action, target, detail, prev_hash, hash) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
-                params![seq, at_ms, e.actor, e.action, e.target, e.detail, prev_hash, hash],
+                "INSERT INTO audit_log (seq, at_ms, actor, action, target, detail, prev_hash, hash, source) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+                params![seq, at_ms, e.actor, e.action, e.target, e.detail, prev_hash, hash, e.source],
             )
             .map_err(err)?;
-            Ok(AuditEntry { seq, at_ms, actor: e.actor.clone(), action: e.action.clone(), target: e.target.clone(), detail: e.detail.clone(), prev_hash, hash })
+            Ok(AuditEntry { seq, at_ms, actor: e.actor.clone(), action: e.action.clone(), target: e.target.clone(), detail: e.detail.clone(), source: e.source.clone(), prev_hash, hash })
         })
     }
 
     fn audit_entries(&self, limit: u32) -> Result<Vec<AuditEntry>> {
         self.read(|c| {
             let mut stmt = c
-                .prepare("SELECT seq, at_ms, actor, action, target, detail, prev_hash, hash FROM (SELECT * FROM audit_log ORDER BY seq DESC LIMIT ?1) ORDER BY seq")
+                .prepare("SELECT seq, at_ms, actor, action, target, detail, prev_hash, hash, source FROM (SELECT * FROM audit_log ORDER BY seq DESC LIMIT ?1) ORDER BY seq")
                 .map_err(err)?;
             let rows = stmt.query_map([limit], audit_row).map_err(err)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(err)

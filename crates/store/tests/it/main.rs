@@ -67,6 +67,10 @@ on_both!(
     users_tokens_and_audit_chain,
     gaps_are_recorded,
     ledger_fields_and_history,
+    agents_match_ledger_assets,
+    ledger_writes_are_all_or_nothing,
+    asset_queries_filter_sort_and_count,
+    sessions_sites_and_directory_users,
 );
 
 #[test]

@@ -23,9 +23,32 @@ fn enroll(store: &dyn Store, token_id: &str, secret: &str, agent: &str, now: i64
             public_key: vec![7; 32],
             hostname: format!("host-{agent}"),
             os_family: "windows".into(),
+            serial: None,
+            macs: vec![],
             now_ms: now,
         })
         .unwrap()
+}
+
+fn enroll_machine(store: &dyn Store, agent: &str, hostname: &str, serial: Option<&str>, macs: &[&str]) -> EnrollOutcome {
+    store
+        .enroll_agent(&EnrollAgent {
+            token_id: "m".into(),
+            secret_hash: "hash-m".into(),
+            agent_id: agent.into(),
+            public_key: vec![7; 32],
+            hostname: hostname.into(),
+            os_family: "windows".into(),
+            serial: serial.map(Into::into),
+            macs: macs.iter().map(|m| m.to_string()).collect(),
+            now_ms: 100,
+        })
+        .unwrap()
+}
+
+fn create(store: &dyn Store, hostname: &str, kind: &str, fields: &[(&str, &str)]) -> i64 {
+    let fields = fields.iter().map(|(f, v)| FieldChange { field: f.to_string(), value: Some(v.to_string()) }).collect();
+    store.apply_ledger(&[LedgerWrite::Create { hostname: hostname.into(), kind: kind.into(), site: "HQ".into(), fields }], "user:op", 50).unwrap()[0].0
 }
 
 fn section(name: &str, hash: &str, json: &str) -> SectionWrite {
@@ -39,6 +62,11 @@ fn checkin(agent: &str, collected: i64, sections: Vec<SectionWrite>) -> CheckinW
         collected_at_ms: collected,
         hostname: Some(format!("NEW-{agent}")),
         kind: Some("pc".into()),
+        os_name: None,
+        os_version: None,
+        serial: None,
+        macs: None,
+        ips: None,
         sections,
         gaps: vec![],
     }
@@ -124,7 +152,7 @@ pub fn assets_listing_and_filters(store: &dyn Store) {
     }
     let page = |site: Option<&str>, host: Option<&str>, limit, offset| {
         store
-            .list_assets(&AssetQuery { site: site.map(Into::into), hostname_contains: host.map(Into::into), limit, offset, with_sections: false })
+            .list_assets(&AssetQuery { site: site.map(Into::into), text: host.map(Into::into), limit, offset, ..Default::default() })
             .unwrap()
     };
     let (all, total) = page(None, None, 100, 0);
@@ -156,7 +184,7 @@ pub fn users_tokens_and_audit_chain(store: &dyn Store) {
     let users = store.users().unwrap();
     assert_eq!(users.iter().map(|u| (u.username.as_str(), u.role.as_str())).collect::<Vec<_>>(), [("admin", "administrator")]);
     for i in 0..5 {
-        store.append_audit(&NewAuditEntry { actor: "user:admin".into(), action: "agent.revoke".into(), target: format!("agent:{i}"), detail: "理由".into() }).unwrap();
+        store.append_audit(&NewAuditEntry { actor: "user:admin".into(), action: "agent.revoke".into(), target: format!("agent:{i}"), source: "10.1.90.5".into(), detail: "理由".into() }).unwrap();
     }
     let entries = store.audit_entries(100).unwrap();
     assert_eq!(entries.len(), 5);
@@ -215,4 +243,116 @@ pub fn ledger_fields_and_history(store: &dyn Store) {
     let (listed, _) = store.list_assets(&AssetQuery { limit: 10, with_sections: true, ..Default::default() }).unwrap();
     assert_eq!(listed[0].fields.get("status").map(String::as_str), Some("repair"));
     assert!(matches!(store.set_asset_fields(id + 99, &[set("room", Some("x"))], "user:admin", 1), Err(StoreError::NotFound(_))));
+}
+
+/// The matching rule: serial (taking over from a reinstalled PC's agent),
+/// then MAC, then hostname, the last two only for assets without an agent.
+pub fn agents_match_ledger_assets(store: &dyn Store) {
+    token(store, "m", "HQ", i64::MAX, 100);
+    let by_serial = create(store, "SUIDO-PC-0001", "pc", &[("department", "配水課")]);
+    store.apply_ledger(&[LedgerWrite::Update { asset_id: by_serial, changes: vec![FieldChange { field: "serial".into(), value: Some("JP1234ABC".into()) }] }], "user:op", 60).unwrap();
+    let by_mac = create(store, "SUIDO-PC-0002", "pc", &[("mac_addresses", "00:1B:21:AA:BB:02")]);
+    let by_name = create(store, "SUIDO-PC-0003", "pc", &[]);
+    let printer = create(store, "SUIDO-PRN-01", "printer", &[("mac_addresses", "00:1B:21:AA:BB:99")]);
+
+    // Serial wins over a hostname that names another asset.
+    let out = enroll_machine(store, "s1", "SUIDO-PC-0003", Some("JP1234ABC"), &[]);
+    assert!(matches!(out, EnrollOutcome::Enrolled { asset_id, matched_by: Some("serial"), superseded_agent: None, .. } if asset_id == by_serial), "{out:?}");
+    // MAC, case-insensitive hostname.
+    let out = enroll_machine(store, "m1", "whatever", None, &["00:1B:21:AA:BB:02"]);
+    assert!(matches!(out, EnrollOutcome::Enrolled { asset_id, matched_by: Some("mac"), .. } if asset_id == by_mac), "{out:?}");
+    let out = enroll_machine(store, "h1", "suido-pc-0003", Some("To be filled by O.E.M."), &[]);
+    assert!(matches!(out, EnrollOutcome::Enrolled { asset_id, matched_by: Some("hostname"), .. } if asset_id == by_name), "{out:?}");
+    // A second agent with the same hostname does not take an asset that has one.
+    let out = enroll_machine(store, "h2", "SUIDO-PC-0003", None, &[]);
+    assert!(matches!(out, EnrollOutcome::Enrolled { asset_id, matched_by: None, .. } if asset_id != by_name), "{out:?}");
+    // The reinstalled PC (same serial) supersedes its old agent.
+    let out = enroll_machine(store, "s2", "SUIDO-PC-0001", Some("JP1234ABC"), &[]);
+    assert!(matches!(out, EnrollOutcome::Enrolled { asset_id, matched_by: Some("serial"), superseded_agent: Some(ref old), .. } if asset_id == by_serial && old == "s1"), "{out:?}");
+    let agents = store.agents().unwrap();
+    assert!(agents.iter().find(|a| a.id == "s1").unwrap().revoked_at_ms.is_some());
+    let a = store.get_asset(by_serial).unwrap().unwrap();
+    assert_eq!((a.agent_id.as_deref(), a.agent_revoked, a.fields.get("department").map(String::as_str)), (Some("s2"), false, Some("配水課")));
+    // The printer was never taken; the listing has no duplicate rows for
+    // the asset with two agents.
+    assert!(store.get_asset(printer).unwrap().unwrap().agent_id.is_none());
+    assert_eq!(store.list_assets(&AssetQuery { limit: 100, ..Default::default() }).unwrap().1, 5);
+
+    // Agent-discovered hostname and kind write history; a person's kind stays.
+    store.apply_ledger(&[LedgerWrite::Update { asset_id: by_mac, changes: vec![FieldChange { field: "kind".into(), value: Some("vm_guest".into()) }] }], "user:op", 70).unwrap();
+    let mut w = checkin("m1", 80, vec![]);
+    w.kind = Some("pc".into());
+    w.os_name = Some("Microsoft Windows 11 Pro".into());
+    w.os_version = Some("23H2".into());
+    w.macs = Some(vec!["00:1B:21:AA:BB:02".into()]);
+    w.ips = Some(vec!["10.1.20.15".into()]);
+    store.apply_checkins(&[w]).unwrap();
+    let a = store.get_asset(by_mac).unwrap().unwrap();
+    assert_eq!((a.hostname.as_str(), a.kind.as_str(), a.os_name.as_deref()), ("NEW-m1", "vm_guest", Some("Microsoft Windows 11 Pro")));
+    let h = store.asset_history(by_mac).unwrap();
+    assert!(h.iter().any(|h| h.field == "hostname" && h.actor == "agent:m1" && h.new_value.as_deref() == Some("NEW-m1")), "{h:?}");
+    assert!(!h.iter().any(|h| h.field == "kind" && h.actor == "agent:m1"));
+    // The agent's IP is searchable.
+    let (found, n) = store.list_assets(&AssetQuery { text: Some("10.1.20.15".into()), limit: 10, ..Default::default() }).unwrap();
+    assert_eq!((n, found[0].id), (1, by_mac));
+}
+
+pub fn ledger_writes_are_all_or_nothing(store: &dyn Store) {
+    let a = create(store, "SUIDO-RT-HQ01", "router", &[("ip_addresses", "10.1.90.1")]);
+    let h = store.asset_history(a).unwrap();
+    assert_eq!(h.iter().map(|h| h.field.as_str()).collect::<Vec<_>>(), ["hostname", "kind", "site", "ip_addresses"]);
+    let writes = [
+        LedgerWrite::Create { hostname: "NEW-1".into(), kind: "printer".into(), site: "HQ".into(), fields: vec![] },
+        LedgerWrite::Update { asset_id: 999_999, changes: vec![FieldChange { field: "notes".into(), value: Some("x".into()) }] },
+    ];
+    assert!(matches!(store.apply_ledger(&writes, "user:op", 60), Err(StoreError::NotFound(_))));
+    assert_eq!(store.list_assets(&AssetQuery { limit: 100, ..Default::default() }).unwrap().1, 1, "the create before the failure was rolled back");
+    // Setting the same values again changes nothing.
+    let same = store.apply_ledger(&[LedgerWrite::Update { asset_id: a, changes: vec![FieldChange { field: "ip_addresses".into(), value: Some("10.1.90.1".into()) }, FieldChange { field: "kind".into(), value: Some("router".into()) }] }], "user:op", 70).unwrap();
+    assert!(same[0].1.is_empty());
+    let snap = store.ledger_snapshot().unwrap();
+    assert_eq!((snap.len(), snap[0].fields.get("ip_addresses").map(String::as_str), snap[0].has_agent), (1, Some("10.1.90.1"), false));
+}
+
+pub fn asset_queries_filter_sort_and_count(store: &dyn Store) {
+    for (i, (kind, dept, status)) in [("pc", "配水課", "in_use"), ("pc", "総務課", "spare"), ("printer", "配水課", "in_use"), ("router", "", "in_use")].iter().enumerate() {
+        let mut fields = vec![("status", *status)];
+        if !dept.is_empty() {
+            fields.push(("department", *dept));
+        }
+        create(store, &format!("H-{i}"), kind, &fields);
+    }
+    let q = |q: AssetQuery| store.list_assets(&AssetQuery { limit: 100, ..q }).unwrap();
+    assert_eq!(q(AssetQuery { kind: Some("pc".into()), ..Default::default() }).1, 2);
+    assert_eq!(q(AssetQuery { department: Some("配水課".into()), status: Some("in_use".into()), ..Default::default() }).1, 2);
+    let (rows, _) = q(AssetQuery { sort: AssetSort::Hostname, descending: true, ..Default::default() });
+    assert_eq!(rows.iter().map(|a| a.hostname.as_str()).collect::<Vec<_>>(), ["H-3", "H-2", "H-1", "H-0"]);
+    assert_eq!(rows[1].fields.get("department").map(String::as_str), Some("配水課"), "the listing carries ledger fields");
+    let (rows, _) = q(AssetQuery { sort: AssetSort::Department, ..Default::default() });
+    assert_eq!(rows.last().unwrap().hostname, "H-3", "assets without a department sort last");
+    let sum = store.asset_summary(0).unwrap();
+    assert_eq!((sum.total, sum.with_agent), (4, 0));
+    assert_eq!(sum.by_kind[0], ("pc".to_string(), 2));
+}
+
+pub fn sessions_sites_and_directory_users(store: &dyn Store) {
+    let uid = store.create_user(&NewUser { username: "op1".into(), display_name: "運用".into(), password_hash: "$argon2id$x".into(), role: "operator".into(), created_at_ms: 1 }).unwrap();
+    store.create_session(&NewSession { id_hash: "s-1".into(), user_id: uid, csrf_token: "c-1".into(), created_at_ms: 10, expires_at_ms: 100, source: "10.1.90.5".into() }).unwrap();
+    let (s, u) = store.session_user("s-1", 50).unwrap().unwrap();
+    assert_eq!((s.csrf_token.as_str(), u.username.as_str(), u.source.as_str()), ("c-1", "op1", "local"));
+    assert!(store.session_user("s-1", 100).unwrap().is_none(), "expired");
+    assert!(store.session_user("s-2", 50).unwrap().is_none());
+    store.delete_session("s-1").unwrap();
+    assert!(store.session_user("s-1", 50).unwrap().is_none());
+
+    let d = store.upsert_directory_user("tanaka", "田中 太郎", "approver", 5).unwrap();
+    assert_eq!((d.source.as_str(), d.role.as_str(), d.password_hash.as_str()), ("directory", "approver", ""));
+    let d = store.upsert_directory_user("tanaka", "田中 太郎", "auditor", 6).unwrap();
+    assert_eq!(d.role, "auditor");
+    assert!(matches!(store.upsert_directory_user("op1", "x", "administrator", 7), Err(StoreError::Conflict(_))), "a local account is never taken over");
+
+    store.upsert_site(&SiteRecord { code: "HQ".into(), name: "本庁舎".into() }, 1).unwrap();
+    store.upsert_site(&SiteRecord { code: "KUN".into(), name: "国見".into() }, 1).unwrap();
+    store.upsert_site(&SiteRecord { code: "KUN".into(), name: "国見庁舎".into() }, 2).unwrap();
+    assert_eq!(store.sites().unwrap(), vec![SiteRecord { code: "HQ".into(), name: "本庁舎".into() }, SiteRecord { code: "KUN".into(), name: "国見庁舎".into() }]);
 }
