@@ -236,7 +236,8 @@ impl ServerClient {
 }
 
 /// Enrols: pins the CA from the token, registers a new key, saves the identity.
-pub fn enroll(server_url: &str, token: &str, hostname: &str, os_family: &str, key: SigningKey) -> Result<Identity> {
+/// `hints` are the serial number and MACs (see `collect::machine_hints`).
+pub fn enroll(server_url: &str, token: &str, hostname: &str, os_family: &str, hints: (Option<String>, Vec<String>), key: SigningKey) -> Result<Identity> {
     let parsed = lanward_proto::token::EnrollmentToken::parse(token).map_err(|e| anyhow::anyhow!("{e}"))?;
     let ca_pem = if server_url.starts_with("https://") {
         Some(fetch_pinned_ca(server_url, &parsed.ca_fingerprint)?)
@@ -252,6 +253,8 @@ pub fn enroll(server_url: &str, token: &str, hostname: &str, os_family: &str, ke
         hostname: hostname.to_string(),
         os_family: os_family.to_string(),
         agent_version: crate::AGENT_VERSION.to_string(),
+        serial: hints.0,
+        macs: hints.1,
     };
     let resp: lanward_proto::EnrollResponse = client.post_json("/api/v1/enroll", &req).map_err(|e| anyhow::anyhow!("登録に失敗しました: {e}"))?;
     Ok(Identity {

@@ -147,7 +147,7 @@ fn real_main(cli: Cli) -> Result<()> {
                 anyhow::bail!("{} は既に登録済みです (use --force to enrol again)", data.display());
             }
             let os = if cfg!(windows) { "windows" } else { "linux" };
-            let id = client::enroll(&server, &token, &collect::os::hostname(), os, identity::generate_key())?;
+            let id = client::enroll(&server, &token, &collect::os::hostname(), os, collect::machine_hints(), identity::generate_key())?;
             id.save(&data)?;
             // A fresh enrolment starts with a full inventory.
             let _ = std::fs::remove_file(data.join("state.json"));

@@ -87,7 +87,7 @@ fn enrol_from_preset(opts: &RunOptions, stop: &AtomicBool) -> Result<bool> {
     let os = if cfg!(windows) { "windows" } else { "linux" };
     let mut backoff = Duration::from_secs(10);
     while !stop.load(Ordering::Relaxed) {
-        match crate::client::enroll(&server, &token, &crate::collect::os::hostname(), os, crate::identity::generate_key()) {
+        match crate::client::enroll(&server, &token, &crate::collect::os::hostname(), os, crate::collect::machine_hints(), crate::identity::generate_key()) {
             Ok(id) => {
                 id.save(&opts.data_dir)?;
                 crate::preset::clear_token();

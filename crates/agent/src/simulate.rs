@@ -133,6 +133,8 @@ fn enroll_one(opts: &SimOptions, base: &ServerClient, i: usize, saved: Option<&(
         hostname: machine.hostname.clone(),
         os_family: "windows".into(),
         agent_version: crate::AGENT_VERSION.into(),
+        serial: machine.hardware().serial,
+        macs: machine.network().into_iter().filter_map(|n| n.mac).collect(),
     };
     let resp: lanward_proto::EnrollResponse =
         base.post_json("/api/v1/enroll", &req).map_err(|e| anyhow::anyhow!("{}: 登録に失敗しました: {e}", machine.hostname))?;

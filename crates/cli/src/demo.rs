@@ -50,6 +50,13 @@ pub fn run(data: PathBuf, listen: SocketAddr, agents: usize) -> Result<()> {
     let token = std::fs::read_to_string(&token_file).with_context(|| format!("cannot read {}", token_file.display()))?;
     let password = std::fs::read_to_string(data.join(lanward_server::bootstrap::ADMIN_PASSWORD_FILE)).unwrap_or_default();
     let api = ApiClient::new(&base, &token, None)?;
+    let first_run = api.get("/api/v1/summary")?["total"].as_u64() == Some(0);
+    for (code, name, _) in SITES {
+        api.post("/api/v1/sites", &json!({"code": code, "name": name}))?;
+    }
+    if first_run {
+        seed_network_devices(&api)?;
+    }
     let mut site_tokens = Vec::new();
     for (code, _, _) in SITES {
         let r = api.post("/api/v1/enrollment-tokens", &json!({"site": code, "expires_in_secs": 86_400, "max_uses": 100_000}))?;
@@ -60,7 +67,7 @@ pub fn run(data: PathBuf, listen: SocketAddr, agents: usize) -> Result<()> {
     // A real agent for this machine, with the real collectors.
     let agent_dir = data.join("agent-local");
     if !agent_dir.join("enrolment.json").exists() {
-        let id = client::enroll(&base, &site_tokens[0], &collect::os::hostname(), "linux", identity::generate_key())?;
+        let id = client::enroll(&base, &site_tokens[0], &collect::os::hostname(), "linux", collect::machine_hints(), identity::generate_key())?;
         id.save(&agent_dir)?;
     }
     let mut opts = runner::RunOptions::new(agent_dir);
@@ -92,7 +99,7 @@ pub fn run(data: PathBuf, listen: SocketAddr, agents: usize) -> Result<()> {
     bar.finish_and_clear();
 
     println!("lanward デモを起動しました (Ctrl-C で停止)");
-    println!("  サーバー        {base}");
+    println!("  コンソール      {base}/  (ブラウザーで開いてください)");
     println!("  管理者          admin / {}   ({})", password.trim(), data.join("admin-password").display());
     println!("  API トークン    {}", token_file.display());
     println!("  エージェント    このマシン 1 台 + 模擬 PC {agents} 台 (10 拠点)");
@@ -112,4 +119,46 @@ pub fn run(data: PathBuf, listen: SocketAddr, agents: usize) -> Result<()> {
         Ok(r) => r,
         Err(e) => bail!("server task failed: {e}"),
     }
+}
+
+/// The bureau's devices without agents (BUREAU.md): routers and switches
+/// per site, the Hyper-V hosts and some printers, kept by hand in the
+/// ledger as the bureau's Excel list keeps them today.
+fn seed_network_devices(api: &ApiClient) -> Result<()> {
+    let mut devices: Vec<(String, &str, &str, String, &str)> = Vec::new();
+    for (i, (code, _, _)) in SITES.iter().enumerate() {
+        let n = i + 1;
+        let (routers, l3, l2) = match *code {
+            "HQ" => (2, 2, 12),
+            "KUN" | "ORO" => (1, 1, 2),
+            "MJO" => (1, 1, 2),
+            "LAB" => (0, 0, 1),
+            "CCH" | "CCN" => (1, 0, 1),
+            _ => (1, 0, 2),
+        };
+        for r in 1..=routers {
+            devices.push((format!("SUIDO-RT-{code}{r:02}"), "router", code, format!("10.{n}.90.{r}"), "施設課"));
+        }
+        for s in 1..=l3 {
+            devices.push((format!("SUIDO-L3-{code}{s:02}"), "l3_switch", code, format!("10.{n}.90.{}", 10 + s), "施設課"));
+        }
+        for s in 1..=l2 {
+            devices.push((format!("SUIDO-L2-{code}{s:02}"), "l2_switch", code, format!("10.{n}.90.{}", 20 + s), "施設課"));
+        }
+        devices.push((format!("SUIDO-PRN-{code}01"), "printer", code, format!("10.{n}.50.11"), "総務課"));
+    }
+    for h in 1..=3 {
+        devices.push((format!("SUIDO-HV{h:02}"), "vm_host", "HQ", format!("10.1.10.{}", 20 + h), "経営企画課"));
+    }
+    for (hostname, kind, site, ip, dept) in devices {
+        api.post(
+            "/api/v1/assets",
+            &json!({"hostname": hostname, "kind": kind, "site": site, "fields": {
+                "ip_addresses": ip, "department": dept, "status": "in_use",
+                "vendor": "東北ネットワーク保守株式会社", "vendor_contact": "022-000-0000 (平日 8:30-17:15)",
+                "building": if site == "HQ" { "本庁舎" } else { "" },
+            }}),
+        )?;
+    }
+    Ok(())
 }

@@ -28,6 +28,12 @@ pub struct EnrollRequest {
     /// "linux" or "windows".
     pub os_family: String,
     pub agent_version: String,
+    /// The machine's serial number and MAC addresses, so that the server can
+    /// match an asset already in the ledger (older agents send neither).
+    #[serde(default)]
+    pub serial: Option<String>,
+    #[serde(default)]
+    pub macs: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

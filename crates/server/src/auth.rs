@@ -64,20 +64,38 @@ pub fn verify_agent(state: &SharedState, method: &str, path: &str, headers: &Hea
 /// work; the auditor only reads, including the audit log.
 pub const ROLES: &[&str] = &["administrator", "operator", "helpdesk", "approver", "auditor"];
 
-/// A person authenticated by `Authorization: Bearer <token>`.
-pub struct AdminUser(pub UserRecord);
+/// Name of the console's session cookie. Its value is a random secret; the
+/// store keeps only its SHA-256.
+pub const SESSION_COOKIE: &str = "lanward_session";
+/// A console session lasts one working day.
+pub const SESSION_HOURS: i64 = 10;
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone)]
+pub enum Via {
+    Token,
+    Session { id_hash: String, csrf: String },
+}
+
+/// A person, authenticated by the access middleware (`api::enforce`) from
+/// an API token (`Authorization: Bearer`) or the console's session cookie.
+#[derive(Debug, Clone)]
+pub struct AdminUser {
+    pub user: UserRecord,
+    pub via: Via,
+    /// The client's address, for the audit log.
+    pub source: String,
+}
 
 impl AdminUser {
-    pub fn require_role(&self, roles: &[&str]) -> Result<(), AppError> {
-        if roles.contains(&self.0.role.as_str()) {
-            Ok(())
-        } else {
-            Err(AppError::new(
-                axum::http::StatusCode::FORBIDDEN,
-                "forbidden",
-                format!("この操作には {} の権限が必要です", roles.join(" / ")),
-                format!("this action needs role {}", roles.join(" or ")),
-            ))
+    pub fn actor(&self) -> String {
+        format!("user:{}", self.user.username)
+    }
+
+    pub fn csrf(&self) -> &str {
+        match &self.via {
+            Via::Session { csrf, .. } => csrf,
+            Via::Token => "",
         }
     }
 }
@@ -85,16 +103,80 @@ impl AdminUser {
 impl FromRequestParts<SharedState> for AdminUser {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| AppError::unauthorized("token_missing", "Authorization: Bearer トークンが必要です", "Authorization: Bearer token required"))?;
-        let hash = crate::bootstrap::token_hash(token);
-        let store = state.store.clone();
-        let user = tokio::task::spawn_blocking(move || store.api_token_user(&hash)).await??;
-        user.map(AdminUser).ok_or_else(|| AppError::unauthorized("token_invalid", "API トークンが無効です", "invalid API token"))
+    async fn from_request_parts(parts: &mut Parts, _state: &SharedState) -> Result<Self, Self::Rejection> {
+        // Put there by the access middleware; a handler reached without it is
+        // a route without an access rule, which the middleware refuses first.
+        parts.extensions.get::<AdminUser>().cloned().ok_or_else(forbidden_no_rule)
     }
+}
+
+pub fn forbidden_no_rule() -> AppError {
+    AppError::new(axum::http::StatusCode::FORBIDDEN, "forbidden", "この操作は許可されていません", "no access rule allows this request")
+}
+
+/// The client's address as the connection saw it (no proxy headers are
+/// trusted: the server is reached directly on the bureau's LAN).
+pub fn peer(parts_ext: &axum::http::Extensions) -> String {
+    parts_ext
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default()
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// Why a request could not be authenticated.
+pub enum AuthFailure {
+    /// No credentials at all.
+    Missing,
+    /// Credentials given but not valid (forged, expired): audited.
+    Invalid(AppError),
+    Unavailable(AppError),
+}
+
+/// Who is calling, from a bearer token or the session cookie.
+pub async fn authenticate(state: &SharedState, headers: &HeaderMap, source: &str) -> Result<AdminUser, AuthFailure> {
+    let store = state.store.clone();
+    if let Some(token) = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")) {
+        let hash = crate::bootstrap::token_hash(token);
+        let user = tokio::task::spawn_blocking(move || store.api_token_user(&hash))
+            .await
+            .map_err(|e| AuthFailure::Unavailable(e.into()))?
+            .map_err(|e| AuthFailure::Unavailable(e.into()))?;
+        return match user {
+            Some(user) => Ok(AdminUser { user, via: Via::Token, source: source.to_string() }),
+            None => Err(AuthFailure::Invalid(AppError::unauthorized("token_invalid", "API トークンが無効です", "invalid API token"))),
+        };
+    }
+    let Some(value) = cookie(headers, SESSION_COOKIE) else {
+        return Err(AuthFailure::Missing);
+    };
+    let id_hash = crate::bootstrap::token_hash(value);
+    let key = id_hash.clone();
+    let found = tokio::task::spawn_blocking(move || store.session_user(&key, lanward_store::now_ms()))
+        .await
+        .map_err(|e| AuthFailure::Unavailable(e.into()))?
+        .map_err(|e| AuthFailure::Unavailable(e.into()))?;
+    match found {
+        Some((session, user)) => Ok(AdminUser { user, via: Via::Session { id_hash, csrf: session.csrf_token }, source: source.to_string() }),
+        None => Err(AuthFailure::Invalid(AppError::unauthorized(
+            "session_invalid",
+            "ログインの有効期限が切れたか、無効なセッションです。もう一度ログインしてください",
+            "session expired or invalid; sign in again",
+        ))),
+    }
+}
+
+/// Constant-time comparison of secrets.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

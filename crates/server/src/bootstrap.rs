@@ -30,6 +30,15 @@ pub fn hash_password(password: &str) -> Result<String> {
         .map_err(|e| anyhow::anyhow!("password hashing failed: {e}"))
 }
 
+/// Checks a password against its stored PHC string (constant time inside argon2).
+pub fn verify_password(phc: &str, password: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    match PasswordHash::new(phc) {
+        Ok(h) => argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok(),
+        Err(_) => false,
+    }
+}
+
 /// Creates `admin` if missing. Returns the new password and token, if created.
 pub fn ensure_admin(store: &dyn Store, data_dir: &Path) -> Result<Option<(String, String)>> {
     if store.user_by_name("admin").map_err(|e| anyhow::anyhow!("{e}"))?.is_some() {
@@ -60,6 +69,7 @@ pub fn ensure_admin(store: &dyn Store, data_dir: &Path) -> Result<Option<(String
             action: "user.create".into(),
             target: "user:admin".into(),
             detail: "初回起動時に管理者を作成 (random password and API token written to the data directory)".into(),
+            source: String::new(),
         })
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     tracing::info!(dir = %data_dir.display(), "created administrator `admin`; password and API token are in the data directory");

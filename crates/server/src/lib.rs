@@ -12,6 +12,9 @@
 pub mod api;
 pub mod auth;
 pub mod bootstrap;
+pub mod console;
+pub mod directory;
+pub mod imports;
 pub mod error;
 pub mod ingest;
 pub mod state;
@@ -92,7 +95,7 @@ pub async fn serve(config: ServerConfig, shutdown: impl std::future::Future<Outp
     tracing::info!(%local, scheme, backend = state.store.backend(), "lanward server listening");
 
     if config.insecure_http {
-        axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await?;
     } else {
         api::serve_tls(listener, tls.server_config, app, shutdown).await?;
     }

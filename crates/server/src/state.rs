@@ -38,6 +38,12 @@ pub struct AppState {
     /// Agent id → last seen (ms), flushed to the store every few seconds.
     pub last_seen: Mutex<HashMap<String, i64>>,
     pub ingest: Ingest,
+    /// Failed sign-ins per client address and user name: (count, first at ms).
+    pub login_failures: Mutex<HashMap<String, (u32, i64)>>,
+    /// Active Directory sign-in, when `DATA/directory.json` exists.
+    pub directory: Option<lanward_directory::DirectoryConfig>,
+    /// Uploaded ledger files waiting for the operator to confirm.
+    pub imports: Mutex<HashMap<String, crate::imports::PendingImport>>,
 }
 
 impl AppState {
@@ -72,6 +78,7 @@ impl AppState {
         }
         tracing::info!(agents = map.len(), "agent cache loaded");
         let ingest = Ingest::start(store.clone());
+        let config_dir = config.data_dir.clone();
         Ok(Arc::new(AppState {
             store,
             config,
@@ -80,6 +87,9 @@ impl AppState {
             agents: RwLock::new(map),
             last_seen: Mutex::new(HashMap::new()),
             ingest,
+            login_failures: Mutex::new(HashMap::new()),
+            directory: crate::directory::load(&config_dir)?,
+            imports: Mutex::new(HashMap::new()),
         }))
     }
 

@@ -90,6 +90,26 @@ pub fn collect_all(collectors: &[Box<dyn Collector>], config: &CollectConfig) ->
     sections
 }
 
+/// The machine's serial number and MAC addresses, sent at enrolment so
+/// the server can match an asset already in its ledger. Best effort: a
+/// collector that fails only leaves the hint out.
+pub fn machine_hints() -> (Option<String>, Vec<String>) {
+    let config = CollectConfig::default();
+    let mut notes = Notes::new();
+    let serial = hardware::HardwareCollector
+        .collect(&config, &mut notes)
+        .ok()
+        .and_then(|j| serde_json::from_str::<lanward_proto::Hardware>(&j).ok())
+        .and_then(|h| h.serial);
+    let macs = network::NetworkCollector
+        .collect(&config, &mut notes)
+        .ok()
+        .and_then(|j| serde_json::from_str::<Vec<lanward_proto::Nic>>(&j).ok())
+        .map(|nics| nics.into_iter().filter_map(|n| n.mac).collect())
+        .unwrap_or_default();
+    (serial, macs)
+}
+
 /// Reads a small text file, trimmed; `None` when missing or empty.
 #[cfg(unix)]
 pub(crate) fn read_trimmed(path: impl AsRef<std::path::Path>) -> Option<String> {

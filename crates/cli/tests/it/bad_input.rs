@@ -49,8 +49,8 @@ fn hostile_requests_are_refused_with_reasons() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(&tmp.path().join("srv"), false, &[]);
     let token = server.create_token("ORO", "1h", 5);
-    let id = lanward_agent::client::enroll(&server.url, &token, "SUIDO-PC-0900", "windows", lanward_agent::identity::generate_key()).unwrap();
-    let other = lanward_agent::client::enroll(&server.url, &token, "SUIDO-PC-0901", "windows", lanward_agent::identity::generate_key()).unwrap();
+    let id = lanward_agent::client::enroll(&server.url, &token, "SUIDO-PC-0900", "windows", (None, vec![]), lanward_agent::identity::generate_key()).unwrap();
+    let other = lanward_agent::client::enroll(&server.url, &token, "SUIDO-PC-0901", "windows", (None, vec![]), lanward_agent::identity::generate_key()).unwrap();
 
     // One good report first, so that "nothing partial" has something to compare with.
     let good = report(&[("os", r#"{"hostname":"SUIDO-PC-0900","family":"windows","name":"Microsoft Windows 11 Pro","version":"10.0.22631","build":"22631.4460","arch":"x86_64"}"#)], None);

@@ -8,7 +8,7 @@ fn ledger_fields_are_edited_checked_and_kept_in_history() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(&tmp.path().join("srv"), false, &[]);
     let token = server.create_token("HQ", "1h", 1);
-    lanward_agent::client::enroll(&server.url, &token, "SUIDO-PC-0123", "windows", lanward_agent::identity::generate_key()).unwrap();
+    lanward_agent::client::enroll(&server.url, &token, "SUIDO-PC-0123", "windows", (None, vec![]), lanward_agent::identity::generate_key()).unwrap();
     let id = server.assets()[0]["id"].as_i64().unwrap().to_string();
 
     let out = server.cli_ok(&["assets", "set", &id, "department=配水課", "room=3F-301", "warranty_end=2029-03-31", "mac_addresses=00-1b-21-aa-bb-cc"]);

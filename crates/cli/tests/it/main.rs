@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `lanward` server process and the real
 //! `lanward-agent` process (or the agent library) on loopback.
 
+mod browser_harness;
 mod bad_input;
 mod enrolment;
 mod faults;

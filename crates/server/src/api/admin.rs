@@ -7,36 +7,76 @@ use crate::SharedState;
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use lanward_proto::token::EnrollmentToken;
-use lanward_store::{AssetQuery, NewAuditEntry, NewEnrollmentToken};
+use lanward_store::{AssetQuery, NewEnrollmentToken};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-async fn audit(state: &SharedState, user: &AdminUser, action: &str, target: String, detail: String) -> ApiResult<()> {
-    let store = state.store.clone();
-    let entry = NewAuditEntry { actor: format!("user:{}", user.0.username), action: action.into(), target, detail };
-    tokio::task::spawn_blocking(move || store.append_audit(&entry)).await??;
-    Ok(())
+/// Appends to the audit log as this person, from where they called.
+pub async fn audit(state: &SharedState, user: &AdminUser, action: &str, target: String, detail: String) -> ApiResult<()> {
+    let via = match user.via {
+        crate::auth::Via::Token => "token",
+        crate::auth::Via::Session { .. } => "session",
+    };
+    let detail = if detail.is_empty() { format!("via={via}") } else { format!("{detail} via={via}") };
+    super::audit(state, user.actor(), action, target, detail, user.source.clone()).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct AssetParams {
-    site: Option<String>,
-    hostname: Option<String>,
-    limit: Option<u32>,
-    offset: Option<u64>,
+    /// Part of the hostname, serial, user, notes or an IP address.
+    pub q: Option<String>,
+    /// Older name of `q`.
+    pub hostname: Option<String>,
+    pub site: Option<String>,
+    pub kind: Option<String>,
+    pub department: Option<String>,
+    pub status: Option<String>,
+    pub os: Option<String>,
+    /// Only assets whose agent has not checked in for this many days.
+    pub not_seen_days: Option<u32>,
+    /// id, hostname, kind, site, department, os, last_seen; `-` in front sorts descending.
+    pub sort: Option<String>,
+    pub limit: Option<u32>,
+    pub offset: Option<u64>,
     /// `summary` leaves out hardware and software details.
-    view: Option<String>,
+    pub view: Option<String>,
+}
+
+fn some(s: &Option<String>) -> Option<String> {
+    s.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(String::from)
+}
+
+impl AssetParams {
+    /// The store query these parameters ask for; a bad sort key is refused.
+    pub fn query(&self, with_sections: bool) -> ApiResult<AssetQuery> {
+        let sort = self.sort.as_deref().map(str::trim).filter(|s| !s.is_empty()).unwrap_or("id");
+        let (key, descending) = match sort.strip_prefix('-') {
+            Some(k) => (k, true),
+            None => (sort, false),
+        };
+        let sort = lanward_store::AssetSort::parse(key).ok_or_else(|| {
+            AppError::bad_request("sort_invalid", format!("並べ替えの項目 {key} はありません"), format!("cannot sort by {key} (id, hostname, kind, site, department, os, last_seen)"))
+        })?;
+        Ok(AssetQuery {
+            text: some(&self.q).or_else(|| some(&self.hostname)),
+            site: some(&self.site),
+            kind: some(&self.kind),
+            department: some(&self.department),
+            status: some(&self.status),
+            os: some(&self.os),
+            not_seen_since_ms: self.not_seen_days.map(|d| lanward_store::now_ms() - d as i64 * 86_400_000),
+            sort,
+            descending,
+            limit: self.limit.unwrap_or(100).clamp(1, 1000),
+            offset: self.offset.unwrap_or(0),
+            with_sections,
+        })
+    }
 }
 
 pub async fn list_assets(State(state): State<SharedState>, _user: AdminUser, Query(p): Query<AssetParams>) -> ApiResult<Json<Value>> {
     let full = p.view.as_deref() != Some("summary");
-    let q = AssetQuery {
-        site: p.site,
-        hostname_contains: p.hostname,
-        limit: p.limit.unwrap_or(100).clamp(1, 1000),
-        offset: p.offset.unwrap_or(0),
-        with_sections: full,
-    };
+    let q = p.query(full)?;
     let (limit, offset) = (q.limit, q.offset);
     let store = state.store.clone();
     let (assets, total) = tokio::task::spawn_blocking(move || store.list_assets(&q)).await??;
@@ -72,15 +112,19 @@ fn default_max_uses() -> u32 {
 }
 
 pub async fn create_token(State(state): State<SharedState>, user: AdminUser, body: Json<CreateToken>) -> ApiResult<Json<Value>> {
-    user.require_role(&["administrator"])?;
-    let site = body.site.trim().to_string();
+    Ok(Json(create_token_for(&state, &user, &body.site, body.expires_in_secs, body.max_uses).await?))
+}
+
+/// Creates an enrolment token; the answer carries the token, shown once.
+pub async fn create_token_for(state: &SharedState, user: &AdminUser, site: &str, expires_in_secs: u64, max_uses: u32) -> ApiResult<Value> {
+    let site = site.trim().to_string();
     if site.is_empty() || site.len() > 64 {
         return Err(AppError::bad_request("site_invalid", "site は 1〜64 文字で指定してください", "site must be 1 to 64 characters"));
     }
-    if body.expires_in_secs == 0 || body.expires_in_secs > 366 * 86_400 {
+    if expires_in_secs == 0 || expires_in_secs > 366 * 86_400 {
         return Err(AppError::bad_request("expires_invalid", "有効期限は 1 秒〜366 日です", "expiry must be between 1 second and 366 days"));
     }
-    if body.max_uses == 0 {
+    if max_uses == 0 {
         return Err(AppError::bad_request("max_uses_invalid", "max_uses は 1 以上です", "max_uses must be at least 1"));
     }
     let id = crate::bootstrap::random_secret(9).replace(['-', '_'], "x");
@@ -92,26 +136,25 @@ pub async fn create_token(State(state): State<SharedState>, user: AdminUser, bod
         secret_hash: crate::bootstrap::token_hash(&secret),
         site: site.clone(),
         created_at_ms: now,
-        expires_at_ms: now + body.expires_in_secs as i64 * 1000,
-        max_uses: body.max_uses,
-        created_by: user.0.username.clone(),
+        expires_at_ms: now + expires_in_secs as i64 * 1000,
+        max_uses,
+        created_by: user.user.username.clone(),
     };
     let expires_at_ms = record.expires_at_ms;
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || store.create_enrollment_token(&record)).await??;
-    audit(&state, &user, "enrollment_token.create", format!("token:{id}"), format!("site={site} expires_in_secs={} max_uses={}", body.expires_in_secs, body.max_uses)).await?;
-    Ok(Json(json!({
+    audit(state, user, "enrollment_token.create", format!("token:{id}"), format!("site={site} expires_in_secs={expires_in_secs} max_uses={max_uses}")).await?;
+    Ok(json!({
         "id": id,
         "token": token.to_string(),
         "site": site,
         "expires_at": super::view::rfc3339(expires_at_ms),
-        "max_uses": body.max_uses,
+        "max_uses": max_uses,
         "ca_fingerprint": state.ca_fingerprint,
-    })))
+    }))
 }
 
-pub async fn list_tokens(State(state): State<SharedState>, user: AdminUser) -> ApiResult<Json<Value>> {
-    user.require_role(&["administrator"])?;
+pub async fn list_tokens(State(state): State<SharedState>, _user: AdminUser) -> ApiResult<Json<Value>> {
     let store = state.store.clone();
     let tokens = tokio::task::spawn_blocking(move || store.enrollment_tokens()).await??;
     Ok(Json(json!({ "tokens": tokens })))
@@ -135,7 +178,6 @@ pub async fn list_agents(State(state): State<SharedState>, _user: AdminUser) -> 
 }
 
 pub async fn revoke_agent(State(state): State<SharedState>, user: AdminUser, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    user.require_role(&["administrator"])?;
     let now = lanward_store::now_ms();
     // Cut the agent off in the cache first, so that no request slips in
     // between; the store refuses its writes from then on as well.
@@ -165,10 +207,15 @@ pub struct AuditParams {
     limit: Option<u32>,
 }
 
-pub async fn audit_log(State(state): State<SharedState>, user: AdminUser, Query(p): Query<AuditParams>) -> ApiResult<Json<Value>> {
-    user.require_role(&["administrator", "auditor"])?;
+pub async fn audit_log(State(state): State<SharedState>, _user: AdminUser, Query(p): Query<AuditParams>) -> ApiResult<Json<Value>> {
+    let (entries, intact) = audit_entries(&state, p.limit.unwrap_or(200)).await?;
+    Ok(Json(json!({ "entries": entries, "chain_intact": intact })))
+}
+
+/// The newest `limit` entries, oldest first, and whether their chain holds.
+pub async fn audit_entries(state: &SharedState, limit: u32) -> ApiResult<(Vec<lanward_store::AuditEntry>, bool)> {
     let store = state.store.clone();
-    let limit = p.limit.unwrap_or(200).clamp(1, 10_000);
+    let limit = limit.clamp(1, 1_000_000);
     let entries = tokio::task::spawn_blocking(move || store.audit_entries(limit)).await??;
     // A chain that starts mid-log (limit) is checked from its first entry on.
     let intact = match entries.first() {
@@ -176,7 +223,7 @@ pub async fn audit_log(State(state): State<SharedState>, user: AdminUser, Query(
         Some(_) => entries.windows(2).all(|w| w[1].prev_hash == w[0].hash),
         None => true,
     };
-    Ok(Json(json!({ "entries": entries, "chain_intact": intact })))
+    Ok((entries, intact))
 }
 
 #[derive(Deserialize)]
@@ -190,8 +237,12 @@ pub struct CreateUser {
 }
 
 pub async fn create_user(State(state): State<SharedState>, user: AdminUser, body: Json<CreateUser>) -> ApiResult<Json<Value>> {
-    user.require_role(&["administrator"])?;
-    let username = body.username.trim().to_string();
+    Ok(Json(create_user_for(&state, &user, &body.username, &body.role, body.display_name.clone(), &body.password).await?))
+}
+
+/// Creates a local user (password checked and hashed with argon2).
+pub async fn create_user_for(state: &SharedState, user: &AdminUser, username: &str, role: &str, display_name: Option<String>, password: &str) -> ApiResult<Value> {
+    let username = username.trim().to_string();
     let valid_name = !username.is_empty()
         && username.len() <= 64
         && username.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
@@ -202,21 +253,21 @@ pub async fn create_user(State(state): State<SharedState>, user: AdminUser, body
             "username must be 1 to 64 characters of letters, digits and . _ - @",
         ));
     }
-    if !crate::auth::ROLES.contains(&body.role.as_str()) {
+    if !crate::auth::ROLES.contains(&role) {
         return Err(AppError::bad_request(
             "role_invalid",
-            format!("役割 {} はありません ({})", body.role, crate::auth::ROLES.join(", ")),
-            format!("no role {} (one of {})", body.role, crate::auth::ROLES.join(", ")),
+            format!("役割 {} はありません ({})", role, crate::auth::ROLES.join(", ")),
+            format!("no role {} (one of {})", role, crate::auth::ROLES.join(", ")),
         ));
     }
-    if body.password.chars().count() < 12 {
+    if password.chars().count() < 12 {
         return Err(AppError::bad_request("password_too_short", "パスワードは 12 文字以上にしてください", "password must be at least 12 characters"));
     }
     let record = lanward_store::NewUser {
         username: username.clone(),
-        display_name: body.display_name.clone().unwrap_or_else(|| username.clone()),
-        password_hash: crate::bootstrap::hash_password(&body.password).map_err(|e| AppError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string(), e.to_string()))?,
-        role: body.role.clone(),
+        display_name: display_name.unwrap_or_else(|| username.clone()),
+        password_hash: crate::bootstrap::hash_password(&password).map_err(|e| AppError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string(), e.to_string()))?,
+        role: role.to_string(),
         created_at_ms: lanward_store::now_ms(),
     };
     let store = state.store.clone();
@@ -229,12 +280,11 @@ pub async fn create_user(State(state): State<SharedState>, user: AdminUser, body
         ),
         other => other.into(),
     })?;
-    audit(&state, &user, "user.create", format!("user:{}", body.username.trim()), format!("role={}", body.role)).await?;
-    Ok(Json(json!({ "id": id, "username": body.username.trim(), "role": body.role })))
+    audit(state, user, "user.create", format!("user:{}", username), format!("role={}", role)).await?;
+    Ok(json!({ "id": id, "username": username, "role": role }))
 }
 
-pub async fn list_users(State(state): State<SharedState>, user: AdminUser) -> ApiResult<Json<Value>> {
-    user.require_role(&["administrator", "auditor"])?;
+pub async fn list_users(State(state): State<SharedState>, _user: AdminUser) -> ApiResult<Json<Value>> {
     let store = state.store.clone();
     let users = tokio::task::spawn_blocking(move || store.users()).await??;
     Ok(Json(json!({ "users": users })))
@@ -248,22 +298,11 @@ pub struct UpdateAsset {
 }
 
 pub async fn update_asset(State(state): State<SharedState>, user: AdminUser, Path(id): Path<String>, body: Json<UpdateAsset>) -> ApiResult<Json<Value>> {
-    user.require_role(&["administrator", "operator"])?;
     let id: i64 = id.parse().map_err(|_| AppError::bad_request("id_invalid", format!("資産 ID {id} は数値ではありません"), format!("asset id {id} is not a number")))?;
-    // Check every field before changing any.
-    let mut changes = Vec::new();
-    for (field, value) in &body.fields {
-        let value = match value.as_deref().map(str::trim) {
-            None | Some("") if lanward_ledger::is_field(field) => None,
-            None | Some("") => {
-                let names = lanward_ledger::field_names().join(", ");
-                return Err(AppError::bad_request("field_invalid", format!("項目 {field} はありません ({names})"), format!("no field {field} (one of {names})")));
-            }
-            Some(v) => Some(lanward_ledger::check(field, v).map_err(|(ja, en)| AppError::bad_request("field_invalid", ja, en))?),
-        };
-        changes.push(lanward_store::FieldChange { field: field.clone(), value });
-    }
-    let actor = format!("user:{}", user.0.username);
+    let store = state.store.clone();
+    let asset = tokio::task::spawn_blocking(move || store.get_asset(id)).await??.ok_or_else(|| AppError::not_found(&format!("asset {id}")))?;
+    let changes = super::ledger::check_changes(&state, &body.fields, asset.agent_id.is_some() && !asset.agent_revoked).await?;
+    let actor = format!("user:{}", user.user.username);
     let store = state.store.clone();
     let who = actor.clone();
     let done = tokio::task::spawn_blocking(move || store.set_asset_fields(id, &changes, &who, lanward_store::now_ms())).await??;

@@ -71,12 +71,14 @@ pub async fn enroll(State(state): State<SharedState>, body: Result<Bytes, BytesR
         public_key: public_key.to_bytes().to_vec(),
         hostname: hostname.to_string(),
         os_family: req.os_family.clone(),
+        serial: req.serial.as_deref().map(str::trim).filter(|s| !s.is_empty() && s.len() <= 128).map(String::from),
+        macs: req.macs.iter().filter_map(|m| lanward_ledger::check("mac_addresses", m).ok()).filter(|m| !m.is_empty() && !m.contains(',')).take(16).collect(),
         now_ms: lanward_store::now_ms(),
     };
     let store = state.store.clone();
     let outcome = tokio::task::spawn_blocking(move || store.enroll_agent(&enroll)).await??;
-    let (site, asset_id) = match outcome {
-        EnrollOutcome::Enrolled { site, asset_id } => (site, asset_id),
+    let (site, asset_id, matched_by, superseded) = match outcome {
+        EnrollOutcome::Enrolled { site, asset_id, matched_by, superseded_agent } => (site, asset_id, matched_by, superseded_agent),
         EnrollOutcome::UnknownToken | EnrollOutcome::WrongSecret => {
             return Err(AppError::unauthorized("token_invalid", "登録トークンが無効です", "enrolment token is not valid"))
         }
@@ -85,6 +87,12 @@ pub async fn enroll(State(state): State<SharedState>, body: Result<Bytes, BytesR
             return Err(AppError::unauthorized("token_used_up", "登録トークンの使用回数の上限に達しています", "enrolment token has been used up"))
         }
     };
+    // The reinstalled PC's old agent stops here and now, not at restart.
+    if let Some(old) = superseded.as_deref().and_then(|id| state.agent(id)) {
+        if let Ok(mut m) = old.m.lock() {
+            m.revoked = true;
+        }
+    }
     if let Ok(mut agents) = state.agents.write() {
         agents.insert(
             agent_id.clone(),
@@ -101,7 +109,12 @@ pub async fn enroll(State(state): State<SharedState>, body: Result<Bytes, BytesR
         actor: format!("token:{}", token.id),
         action: "agent.enroll".into(),
         target: format!("agent:{agent_id}"),
-        detail: format!("hostname={hostname} site={site} asset={asset_id}"),
+        detail: format!(
+            "hostname={hostname} site={site} asset={asset_id} matched_by={} superseded={}",
+            matched_by.unwrap_or("new"),
+            superseded.as_deref().unwrap_or("-")
+        ),
+        source: String::new(),
     };
     tokio::task::spawn_blocking(move || store.append_audit(&audit)).await??;
     tracing::info!(agent = %agent_id, %hostname, %site, "agent enrolled");
@@ -142,7 +155,7 @@ pub async fn checkin(
     if let Some(report) = &req.report {
         // Validate everything before writing anything.
         let mut sections = Vec::with_capacity(report.sections.len());
-        let (mut hostname, mut kind) = (None, None);
+        let (mut hostname, mut kind, mut os_name, mut os_version, mut serial, mut macs, mut ips) = (None, None, None, None, None, None, None);
         for (name, raw) in &report.sections {
             let json = raw.get();
             validate_section(name, json).map_err(|e| {
@@ -156,10 +169,34 @@ pub async fn checkin(
                     format!("section {name}: hash does not match its content"),
                 ));
             }
-            if name == "os" {
-                let os: OsInfo = serde_json::from_str(json).map_err(|e| AppError::bad_request("section_invalid", e.to_string(), e.to_string()))?;
-                kind = Some(kind_from_os(&os).to_string());
-                hostname = Some(os.hostname);
+            // What the asset list shows and matching uses is kept beside the
+            // section (the sections were validated above, so they parse).
+            match name.as_str() {
+                "os" => {
+                    let os: OsInfo = serde_json::from_str(json).map_err(|e| AppError::bad_request("section_invalid", e.to_string(), e.to_string()))?;
+                    kind = Some(kind_from_os(&os).to_string());
+                    os_version = Some(os.display_version.clone().map(|d| format!("{d} ({})", os.build)).unwrap_or_else(|| os.version.clone()));
+                    os_name = Some(os.name.clone());
+                    hostname = Some(os.hostname);
+                }
+                "hardware" => {
+                    if let Ok(hw) = serde_json::from_str::<Hardware>(json) {
+                        serial = hw.serial;
+                    }
+                }
+                "network" => {
+                    if let Ok(nics) = serde_json::from_str::<Vec<Nic>>(json) {
+                        let mut m: Vec<String> = nics.iter().filter_map(|n| n.mac.as_deref()).filter_map(|x| lanward_ledger::check("mac_addresses", x).ok()).filter(|x| !x.is_empty()).collect();
+                        m.sort();
+                        m.dedup();
+                        let mut i: Vec<String> = nics.iter().flat_map(|n| n.ipv4.iter().chain(n.ipv6.iter())).filter(|a| a.parse::<std::net::IpAddr>().is_ok()).cloned().collect();
+                        i.sort();
+                        i.dedup();
+                        macs = Some(m);
+                        ips = Some(i);
+                    }
+                }
+                _ => {}
             }
             sections.push(SectionWrite { name: name.clone(), hash, json: json.to_string() });
         }
@@ -169,6 +206,11 @@ pub async fn checkin(
             collected_at_ms: report.collected_at_ms,
             hostname,
             kind,
+            os_name,
+            os_version,
+            serial,
+            macs,
+            ips,
             sections,
             gaps,
         };
@@ -197,6 +239,11 @@ pub async fn checkin(
                 collected_at_ms: now,
                 hostname: None,
                 kind: None,
+                os_name: None,
+                os_version: None,
+                serial: None,
+                macs: None,
+                ips: None,
                 sections: Vec::new(),
                 gaps,
             };

@@ -1,0 +1,288 @@
+//! The web console: server-rendered HTML (maud escapes every value), in
+//! Japanese by default and English by a switch (`lang` cookie), sized for a
+//! 1366×768 office screen. Pages call the same store and checks as the
+//! API. Access rules are declared with each route in [`CONSOLE_ROUTES`] and
+//! applied by `api::enforce`, which also checks the `csrf` field of every
+//! form a signed-in person posts.
+
+mod assets;
+mod pages;
+
+use crate::api::{routes, Access, Route, ADMINS, ANY_ROLE, AUDITORS, LEDGER_WRITERS};
+use crate::auth::AdminUser;
+use crate::error::AppError;
+use crate::SharedState;
+use axum::extract::Request;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Router;
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+
+routes! { CONSOLE_ROUTES, console_routes;
+    get "/console.css" => stylesheet, Access::Public;
+    get "/login" => pages::login_page, Access::Public;
+    post "/login" => pages::login_submit, Access::Public;
+    get "/lang" => pages::switch_lang, Access::Public;
+    post "/logout" => pages::logout, Access::Roles(ANY_ROLE);
+    get "/" => assets::dashboard, Access::Roles(ANY_ROLE);
+    get "/assets" => assets::list, Access::Roles(ANY_ROLE);
+    get "/assets/new" => assets::new_form, Access::Roles(LEDGER_WRITERS);
+    post "/assets/new" => assets::create, Access::Roles(LEDGER_WRITERS);
+    get "/assets/{id}" => assets::page, Access::Roles(ANY_ROLE);
+    post "/assets/{id}" => assets::update, Access::Roles(LEDGER_WRITERS);
+    get "/import" => pages::import_page, Access::Roles(LEDGER_WRITERS);
+    get "/import/{id}" => pages::import_preview, Access::Roles(LEDGER_WRITERS);
+    post "/import/{id}/mapping" => pages::import_mapping, Access::Roles(LEDGER_WRITERS);
+    post "/import/{id}/apply" => pages::import_apply, Access::Roles(LEDGER_WRITERS);
+    get "/export" => pages::export_page, Access::Roles(ANY_ROLE);
+    get "/users" => pages::users, Access::Roles(AUDITORS);
+    post "/users" => pages::create_user, Access::Roles(ADMINS);
+    get "/tokens" => pages::tokens, Access::Roles(ADMINS);
+    post "/tokens" => pages::create_token, Access::Roles(ADMINS);
+    get "/audit" => pages::audit, Access::Roles(AUDITORS);
+    get "/audit.csv" => pages::audit_csv, Access::Roles(AUDITORS);
+}
+
+pub fn routes(router: Router<SharedState>) -> Router<SharedState> {
+    console_routes(router)
+}
+
+/// The console's language.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Ja,
+    En,
+}
+
+impl Lang {
+    pub fn from_headers(h: &HeaderMap) -> Lang {
+        let en = h
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .any(|c| c.trim() == "lang=en");
+        if en {
+            Lang::En
+        } else {
+            Lang::Ja
+        }
+    }
+
+    /// The text in this language.
+    pub fn t<'a>(self, ja: &'a str, en: &'a str) -> &'a str {
+        match self {
+            Lang::Ja => ja,
+            Lang::En => en,
+        }
+    }
+}
+
+/// Sends someone who is not signed in to the login page, and back after.
+pub fn to_login(uri: &str) -> Response {
+    let next: String = url_encode(uri);
+    Redirect::to(&format!("/login?next={next}")).into_response()
+}
+
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A refusal or failure shown as a page.
+pub fn error_page(user: &AdminUser, e: AppError) -> Response {
+    let lang = Lang::Ja;
+    let body = html! {
+        div.error role="alert" { h2 { (lang.t("エラー", "Error")) } p { (e.ja) } p.en { (e.en) } }
+        p { a href="/" { (lang.t("ダッシュボードへ戻る", "Back to the dashboard")) } }
+    };
+    (e.status, html_response(layout(lang, Some(user), "エラー", body))).into_response()
+}
+
+/// Renders an error of a page handler in the console's layout.
+pub struct PageError {
+    pub err: AppError,
+    pub user: Option<AdminUser>,
+    pub lang: Lang,
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let lang = self.lang;
+        let body = html! {
+            div.error role="alert" { h2 { (lang.t("エラー", "Error")) } p { (if lang == Lang::Ja { &self.err.ja } else { &self.err.en }) } }
+            p { a href="javascript:history.back()" { (lang.t("前の画面へ戻る", "Go back")) } }
+        };
+        (self.err.status, html_response(layout(lang, self.user.as_ref(), lang.t("エラー", "Error"), body))).into_response()
+    }
+}
+
+pub type PageResult = Result<Response, PageError>;
+
+pub trait OrPage<T> {
+    fn page(self, user: &AdminUser, lang: Lang) -> Result<T, PageError>;
+}
+
+impl<T> OrPage<T> for Result<T, AppError> {
+    fn page(self, user: &AdminUser, lang: Lang) -> Result<T, PageError> {
+        self.map_err(|err| PageError { err, user: Some(user.clone()), lang })
+    }
+}
+
+/// Checks the `csrf` field of a console form against the session's token.
+/// The body is read (forms are small; 1 MB at most) and put back for the
+/// handler.
+pub async fn check_form_csrf(req: Request, expected: &str) -> (bool, Option<Request>) {
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
+        return (false, None);
+    };
+    let given = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
+        .ok()
+        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "csrf").map(|(_, v)| v))
+        .unwrap_or_default();
+    let ok = crate::auth::same_secret(&given, expected);
+    (ok, Some(Request::from_parts(parts, axum::body::Body::from(bytes))))
+}
+
+fn can(user: &AdminUser, roles: &[&str]) -> bool {
+    roles.contains(&user.user.role.as_str())
+}
+
+pub fn role_label(lang: Lang, role: &str) -> &'static str {
+    match (role, lang) {
+        ("administrator", Lang::Ja) => "管理者",
+        ("operator", Lang::Ja) => "運用担当",
+        ("helpdesk", Lang::Ja) => "ヘルプデスク",
+        ("approver", Lang::Ja) => "承認者",
+        ("auditor", Lang::Ja) => "監査担当",
+        ("administrator", Lang::En) => "administrator",
+        ("operator", Lang::En) => "operator",
+        ("helpdesk", Lang::En) => "helpdesk",
+        ("approver", Lang::En) => "approver",
+        ("auditor", Lang::En) => "auditor",
+        _ => "?",
+    }
+}
+
+/// The page frame: navigation for what this person's role may open.
+pub fn layout(lang: Lang, user: Option<&AdminUser>, title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang=(lang.t("ja", "en")) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " — lanward" }
+                link rel="stylesheet" href="/console.css";
+            }
+            body {
+                header {
+                    a.brand href="/" { "lanward" }
+                    @if let Some(u) = user {
+                        nav {
+                            a href="/" { (lang.t("ダッシュボード", "Dashboard")) }
+                            a href="/assets" { (lang.t("資産", "Assets")) }
+                            @if can(u, LEDGER_WRITERS) { a href="/import" { (lang.t("取り込み", "Import")) } }
+                            a href="/export" { (lang.t("書き出し", "Export")) }
+                            @if can(u, AUDITORS) { a href="/users" { (lang.t("ユーザー", "Users")) } }
+                            @if can(u, ADMINS) { a href="/tokens" { (lang.t("登録トークン", "Enrolment tokens")) } }
+                            @if can(u, AUDITORS) { a href="/audit" { (lang.t("監査ログ", "Audit log")) } }
+                        }
+                        div.me {
+                            span #me { (u.user.display_name) " (" (role_label(lang, &u.user.role)) ")" }
+                            form method="post" action="/logout" {
+                                input type="hidden" name="csrf" value=(u.csrf());
+                                button.link type="submit" { (lang.t("ログアウト", "Sign out")) }
+                            }
+                        }
+                    }
+                    a.lang href={ "/lang?to=" (lang.t("en", "ja")) } { (lang.t("English", "日本語")) }
+                }
+                main { h1 { (title) } (body) }
+            }
+        }
+    }
+}
+
+pub fn html_response(markup: Markup) -> Response {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], markup.into_string()).into_response()
+}
+
+/// A horizontal bar chart (SVG) of labelled counts.
+pub fn bar_chart(rows: &[(String, u64)], width: u32) -> Markup {
+    let max = rows.iter().map(|r| r.1).max().unwrap_or(1).max(1);
+    let row_h = 22u32;
+    let label_w = 190u32;
+    let bar_w = width.saturating_sub(label_w + 60);
+    let height = row_h * rows.len() as u32 + 4;
+    html! {
+        svg.chart width=(width) height=(height) viewBox={ "0 0 " (width) " " (height) } role="img" {
+            @for (i, (label, n)) in rows.iter().enumerate() {
+                @let y = i as u32 * row_h + 2;
+                @let w = ((*n as f64 / max as f64) * bar_w as f64).round().max(1.0) as u32;
+                text x=(label_w - 6) y=(y + 15) text-anchor="end" { (label) }
+                rect x=(label_w) y=(y + 3) width=(w) height=(row_h - 6) rx="2" {}
+                text x=(label_w + w + 6) y=(y + 15) { (n) }
+            }
+        }
+    }
+}
+
+async fn stylesheet() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "max-age=3600")], STYLE).into_response()
+}
+
+pub fn status_response(status: StatusCode, markup: Markup) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], markup.into_string()).into_response()
+}
+
+pub fn raw(s: &str) -> PreEscaped<&str> {
+    PreEscaped(s)
+}
+
+const STYLE: &str = r#"
+*{box-sizing:border-box}
+body{margin:0;font-family:"Noto Sans CJK JP","Yu Gothic UI","Meiryo",sans-serif;font-size:14px;color:#1d2733;background:#f4f6f8}
+header{display:flex;align-items:center;gap:16px;background:#12375a;color:#fff;padding:6px 16px;flex-wrap:wrap}
+header a{color:#fff;text-decoration:none}
+header .brand{font-weight:700;font-size:16px;margin-right:8px}
+header nav{display:flex;gap:12px;flex-wrap:wrap}
+header nav a:hover{text-decoration:underline}
+header .me{margin-left:auto;display:flex;gap:8px;align-items:center}
+header .lang{font-size:12px;opacity:.85}
+button.link{background:none;border:0;color:#fff;cursor:pointer;text-decoration:underline;font:inherit;padding:0}
+main{padding:12px 20px;max-width:1360px}
+h1{font-size:20px;margin:6px 0 12px}
+h2{font-size:16px;margin:18px 0 8px}
+table{border-collapse:collapse;background:#fff;width:100%}
+th,td{border:1px solid #d5dce3;padding:4px 6px;text-align:left;vertical-align:top}
+th{background:#e8eef4;font-weight:600;white-space:nowrap}
+th a{color:inherit}
+tr:nth-child(even) td{background:#fafbfc}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:16px}
+.card{background:#fff;border:1px solid #d5dce3;border-radius:4px;padding:10px 14px}
+.big{font-size:28px;font-weight:700}
+.warn{color:#a33}
+.ok{color:#176b3a}
+.error{background:#fde8e8;border:1px solid #e3a1a1;padding:8px 12px;border-radius:4px}
+.notice{background:#e7f4ea;border:1px solid #9fd1ad;padding:8px 12px;border-radius:4px;margin-bottom:10px}
+.en{color:#666;font-size:12px}
+form.filters{display:flex;flex-wrap:wrap;gap:8px;align-items:end;margin-bottom:10px}
+form.filters label{display:flex;flex-direction:column;font-size:12px}
+input,select,textarea{font:inherit;padding:3px 5px;border:1px solid #b7c2cc;border-radius:3px}
+button,.button{font:inherit;padding:4px 12px;border:1px solid #12375a;background:#12375a;color:#fff;border-radius:3px;cursor:pointer;text-decoration:none;display:inline-block}
+.fields th{width:170px}
+.fields input[type=text],.fields select,.fields textarea{width:100%}
+.pager{margin:8px 0;display:flex;gap:12px;align-items:center}
+svg.chart rect{fill:#3a78b5}
+svg.chart text{font-size:12px;fill:#1d2733}
+.muted{color:#777}
+.sev-error{color:#a33;font-weight:600}
+.sev-warning{color:#9a6a00}
+code{background:#eef1f4;padding:1px 4px;border-radius:3px}
+"#;
