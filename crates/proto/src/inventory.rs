@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 /// Names of the sections, in the order they are reported.
 pub const SECTION_NAMES: &[&str] =
-    &["os", "hardware", "storage", "network", "software", "hotfixes", "office", "antivirus", "registry", "diagnostics"];
+    &["os", "hardware", "storage", "network", "neighbors", "software", "hotfixes", "office", "antivirus", "registry", "diagnostics"];
 
 /// The hash of a section: the first 128 bits of SHA-256 of its JSON, hex.
 /// 128 bits is plenty to detect change and keeps a check-in small.
@@ -61,6 +61,7 @@ pub fn validate_section(name: &str, json: &str) -> Result<(), SectionError> {
         "hardware" => check::<Hardware>(name, json),
         "storage" => check::<Storage>(name, json),
         "network" => check::<Vec<Nic>>(name, json),
+        "neighbors" => check::<Vec<Neighbor>>(name, json),
         "software" => check::<Vec<Software>>(name, json),
         "hotfixes" => check::<Vec<Hotfix>>(name, json),
         "office" => check::<Option<Office>>(name, json),
@@ -157,6 +158,18 @@ pub struct Nic {
     pub ipv4: Vec<String>,
     pub ipv6: Vec<String>,
     pub speed_mbps: Option<u64>,
+}
+
+/// A device the PC has talked to on its own subnet (ARP / neighbour
+/// cache): how the server finds devices on the LAN that are in no ledger.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default, PartialOrd, Ord)]
+#[serde(default)]
+pub struct Neighbor {
+    /// IPv4 or IPv6 address, as text.
+    pub ip: String,
+    /// `AA:BB:CC:DD:EE:FF`, when resolved.
+    pub mac: Option<String>,
+    pub interface: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]

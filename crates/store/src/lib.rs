@@ -86,6 +86,11 @@ pub trait Store: Send + Sync + 'static {
     /// Every change of the asset's fields, oldest first.
     fn asset_history(&self, asset_id: i64) -> Result<Vec<HistoryRecord>>;
 
+    /// Addresses agents saw that match no asset (dismissed ones too, last).
+    fn unknown_devices(&self) -> Result<Vec<UnknownDevice>>;
+    /// Marks an unknown device dismissed; false when there is no such address.
+    fn dismiss_unknown_device(&self, ip: &str, actor: &str, now_ms: i64) -> Result<bool>;
+
     // Sites.
     /// Adds a site or renames it.
     fn upsert_site(&self, site: &SiteRecord, now_ms: i64) -> Result<()>;

@@ -96,6 +96,8 @@ pub struct CheckinWrite {
     /// From the `network` section (normalised MACs; IPs as text).
     pub macs: Option<Vec<String>>,
     pub ips: Option<Vec<String>>,
+    /// From the `neighbors` section: (IP, MAC) the PC sees on its LAN.
+    pub neighbors: Option<Vec<(String, Option<String>)>>,
     pub sections: Vec<SectionWrite>,
     pub gaps: Vec<GapWrite>,
 }
@@ -404,3 +406,24 @@ pub(crate) fn identifier_kind(field: &str) -> Option<&'static str> {
 pub(crate) fn split_list(value: Option<&str>) -> Vec<String> {
     value.unwrap_or("").split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
 }
+
+/// An address seen by agents that matches no asset.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct UnknownDevice {
+    pub ip: String,
+    pub mac: Option<String>,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+    /// The asset whose agent saw it last.
+    pub seen_by_asset: Option<i64>,
+    pub seen_by_hostname: Option<String>,
+    pub sightings: i64,
+    /// "new" or "dismissed".
+    pub status: String,
+}
+
+/// Unknown devices: not matching any asset's IP or MAC now.
+pub(crate) const UNKNOWN_DEVICES_SQL: &str = "SELECT u.ip, u.mac, u.first_seen_ms, u.last_seen_ms, u.seen_by_asset, a.hostname, u.sightings, u.status \
+     FROM unknown_devices u LEFT JOIN assets a ON a.id = u.seen_by_asset \
+     WHERE NOT EXISTS (SELECT 1 FROM asset_identifiers i WHERE (i.kind = 'ip' AND i.value = u.ip) OR (i.kind = 'mac' AND i.value = u.mac)) \
+     ORDER BY u.status, u.last_seen_ms DESC LIMIT 5000";

@@ -268,6 +268,19 @@ fn discovered(tx: &mut Transaction, asset_id: i64, w: &CheckinWrite) -> Result<(
     if let Some(ips) = &w.ips {
         replace_identifiers(tx, asset_id, "ip", "agent", ips)?;
     }
+    if let Some(neighbors) = w.neighbors.as_ref().filter(|n| !n.is_empty()) {
+        let ips: Vec<&str> = neighbors.iter().map(|(ip, _)| ip.as_str()).collect();
+        let macs: Vec<Option<&str>> = neighbors.iter().map(|(_, m)| m.as_deref()).collect();
+        tx.execute(
+            "INSERT INTO unknown_devices (ip, mac, first_seen_ms, last_seen_ms, seen_by_asset, sightings)
+             SELECT DISTINCT ON (n.ip) n.ip, n.mac, $3, $3, $4, 1 FROM UNNEST($1::TEXT[], $2::TEXT[]) AS n(ip, mac)
+             WHERE NOT EXISTS (SELECT 1 FROM asset_identifiers i WHERE (i.kind = 'ip' AND i.value = n.ip) OR (i.kind = 'mac' AND i.value = n.mac))
+             ON CONFLICT (ip) DO UPDATE SET mac = COALESCE(excluded.mac, unknown_devices.mac), last_seen_ms = excluded.last_seen_ms,
+               seen_by_asset = excluded.seen_by_asset, sightings = unknown_devices.sightings + 1",
+            &[&ips, &macs, &w.received_at_ms, &asset_id],
+        )
+        .map_err(err)?;
+    }
     Ok(())
 }
 
@@ -445,7 +458,7 @@ impl Store for PgStore {
             // Check-ins that tell something about the asset itself are few
             // (an inventory section changed): one at a time is fine.
             for w in batch {
-                let has_news = w.hostname.is_some() || w.os_name.is_some() || w.serial.is_some() || w.macs.is_some() || w.ips.is_some();
+                let has_news = w.hostname.is_some() || w.os_name.is_some() || w.serial.is_some() || w.macs.is_some() || w.ips.is_some() || w.neighbors.is_some();
                 if let (true, Some(&asset_id)) = (has_news, assets.get(&w.agent_id)) {
                     discovered(tx, asset_id, w)?;
                 }
@@ -701,6 +714,34 @@ impl Store for PgStore {
                 out.push((asset_id, done));
             }
             Ok(out)
+        })
+    }
+
+    fn unknown_devices(&self) -> Result<Vec<UnknownDevice>> {
+        self.with_client(|c| {
+            Ok(c.query(UNKNOWN_DEVICES_SQL, &[])
+                .map_err(err)?
+                .iter()
+                .map(|r| UnknownDevice {
+                    ip: r.get(0),
+                    mac: r.get(1),
+                    first_seen_ms: r.get(2),
+                    last_seen_ms: r.get(3),
+                    seen_by_asset: r.get(4),
+                    seen_by_hostname: r.get(5),
+                    sightings: r.get(6),
+                    status: r.get(7),
+                })
+                .collect())
+        })
+    }
+
+    fn dismiss_unknown_device(&self, ip: &str, actor: &str, now_ms: i64) -> Result<bool> {
+        self.write(|tx| {
+            let n = tx
+                .execute("UPDATE unknown_devices SET status = 'dismissed', decided_by = $2, decided_at_ms = $3 WHERE ip = $1", &[&ip, &actor, &now_ms])
+                .map_err(err)?;
+            Ok(n > 0)
         })
     }
 

@@ -249,6 +249,23 @@ fn discovered(tx: &Transaction, asset_id: i64, w: &CheckinWrite) -> Result<()> {
     if let Some(ips) = &w.ips {
         replace_identifiers(tx, asset_id, "ip", "agent", ips)?;
     }
+    for (ip, mac) in w.neighbors.iter().flatten() {
+        let known: bool = tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM asset_identifiers WHERE (kind = 'ip' AND value = ?1) OR (kind = 'mac' AND value = ?2))")
+            .map_err(err)?
+            .query_row(params![ip, mac], |r| r.get(0))
+            .map_err(err)?;
+        if !known {
+            tx.prepare_cached(
+                "INSERT INTO unknown_devices (ip, mac, first_seen_ms, last_seen_ms, seen_by_asset, sightings) VALUES (?1, ?2, ?3, ?3, ?4, 1)
+                 ON CONFLICT (ip) DO UPDATE SET mac = COALESCE(excluded.mac, unknown_devices.mac), last_seen_ms = excluded.last_seen_ms,
+                   seen_by_asset = excluded.seen_by_asset, sightings = unknown_devices.sightings + 1",
+            )
+            .map_err(err)?
+            .execute(params![ip, mac, w.received_at_ms, asset_id])
+            .map_err(err)?;
+        }
+    }
     Ok(())
 }
 
@@ -658,6 +675,36 @@ impl Store for SqliteStore {
                 out.push((asset_id, done));
             }
             Ok(out)
+        })
+    }
+
+    fn unknown_devices(&self) -> Result<Vec<UnknownDevice>> {
+        self.read(|c| {
+            let mut stmt = c.prepare(UNKNOWN_DEVICES_SQL).map_err(err)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(UnknownDevice {
+                        ip: r.get(0)?,
+                        mac: r.get(1)?,
+                        first_seen_ms: r.get(2)?,
+                        last_seen_ms: r.get(3)?,
+                        seen_by_asset: r.get(4)?,
+                        seen_by_hostname: r.get(5)?,
+                        sightings: r.get(6)?,
+                        status: r.get(7)?,
+                    })
+                })
+                .map_err(err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(err)
+        })
+    }
+
+    fn dismiss_unknown_device(&self, ip: &str, actor: &str, now_ms: i64) -> Result<bool> {
+        self.write(|tx| {
+            let n = tx
+                .execute("UPDATE unknown_devices SET status = 'dismissed', decided_by = ?2, decided_at_ms = ?3 WHERE ip = ?1", params![ip, actor, now_ms])
+                .map_err(err)?;
+            Ok(n > 0)
         })
     }
 

@@ -156,6 +156,7 @@ pub async fn checkin(
         // Validate everything before writing anything.
         let mut sections = Vec::with_capacity(report.sections.len());
         let (mut hostname, mut kind, mut os_name, mut os_version, mut serial, mut macs, mut ips) = (None, None, None, None, None, None, None);
+        let mut neighbors = None;
         for (name, raw) in &report.sections {
             let json = raw.get();
             validate_section(name, json).map_err(|e| {
@@ -196,6 +197,20 @@ pub async fn checkin(
                         ips = Some(i);
                     }
                 }
+                "neighbors" => {
+                    if let Ok(list) = serde_json::from_str::<Vec<Neighbor>>(json) {
+                        let clean: Vec<(String, Option<String>)> = list
+                            .into_iter()
+                            .filter_map(|n| {
+                                let ip = n.ip.trim().parse::<std::net::IpAddr>().ok()?;
+                                let mac = n.mac.as_deref().and_then(|m| lanward_ledger::check("mac_addresses", m).ok()).filter(|m| !m.is_empty() && !m.contains(','));
+                                Some((ip.to_string(), mac))
+                            })
+                            .take(1024)
+                            .collect();
+                        neighbors = Some(clean);
+                    }
+                }
                 _ => {}
             }
             sections.push(SectionWrite { name: name.clone(), hash, json: json.to_string() });
@@ -211,6 +226,7 @@ pub async fn checkin(
             serial,
             macs,
             ips,
+            neighbors,
             sections,
             gaps,
         };
@@ -244,6 +260,7 @@ pub async fn checkin(
                 serial: None,
                 macs: None,
                 ips: None,
+                neighbors: None,
                 sections: Vec::new(),
                 gaps,
             };

@@ -333,3 +333,24 @@ pub async fn upsert_site(State(state): State<SharedState>, user: AdminUser, Json
     audit(&state, &user, "site.upsert", format!("site:{code}"), format!("name={name}")).await?;
     Ok(Json(json!({ "code": code, "name": name })))
 }
+
+pub async fn unknown_devices(State(state): State<SharedState>, _user: AdminUser) -> ApiResult<Json<Value>> {
+    let store = state.store.clone();
+    let devices = tokio::task::spawn_blocking(move || store.unknown_devices()).await??;
+    Ok(Json(json!({ "devices": devices })))
+}
+
+/// Dismisses an unknown device (it stays listed, marked dismissed).
+pub async fn dismiss(state: &SharedState, user: &AdminUser, ip: &str) -> ApiResult<()> {
+    let (store, actor, key) = (state.store.clone(), user.actor(), ip.to_string());
+    let found = tokio::task::spawn_blocking(move || store.dismiss_unknown_device(&key, &actor, lanward_store::now_ms())).await??;
+    if !found {
+        return Err(AppError::not_found(&format!("unknown device {ip}")));
+    }
+    audit(state, user, "unknown_device.dismiss", format!("ip:{ip}"), String::new()).await
+}
+
+pub async fn dismiss_unknown_device(State(state): State<SharedState>, user: AdminUser, Path(ip): Path<String>) -> ApiResult<Json<Value>> {
+    dismiss(&state, &user, &ip).await?;
+    Ok(Json(json!({ "ip": ip, "status": "dismissed" })))
+}

@@ -80,6 +80,8 @@ routes! { API_ROUTES, api_routes;
     get "/api/v1/imports/{id}" => ledger::import_show, Access::Roles(LEDGER_WRITERS);
     post "/api/v1/imports/{id}/mapping" => ledger::import_mapping, Access::Roles(LEDGER_WRITERS);
     post "/api/v1/imports/{id}/apply" => ledger::import_apply, Access::Roles(LEDGER_WRITERS);
+    get "/api/v1/unknown-devices" => ledger::unknown_devices, Access::Roles(ANY_ROLE);
+    post "/api/v1/unknown-devices/{ip}/dismiss" => ledger::dismiss_unknown_device, Access::Roles(LEDGER_WRITERS);
     get "/api/v1/sites" => ledger::list_sites, Access::Roles(ANY_ROLE);
     post "/api/v1/sites" => ledger::upsert_site, Access::Roles(ADMINS);
     get "/api/v1/enrollment-tokens" => admin::list_tokens, Access::Roles(ADMINS);

@@ -319,7 +319,7 @@ pub async fn update(State(state): State<SharedState>, user: AdminUser, headers: 
     Ok(Redirect::to(&format!("/assets/{id}?saved=1")).into_response())
 }
 
-pub async fn new_form(State(state): State<SharedState>, user: AdminUser, headers: HeaderMap) -> PageResult {
+pub async fn new_form(State(state): State<SharedState>, user: AdminUser, headers: HeaderMap, Query(prefill): Query<BTreeMap<String, String>>) -> PageResult {
     let lang = Lang::from_headers(&headers);
     let store = state.store.clone();
     let sites = tokio::task::spawn_blocking(move || store.sites()).await.map_err(AppError::from).page(&user, lang)?.map_err(AppError::from).page(&user, lang)?;
@@ -332,7 +332,7 @@ pub async fn new_form(State(state): State<SharedState>, user: AdminUser, headers
                 tr { th { (lang.t("種別", "Kind")) } td { select name="kind" { @for (k, _) in KINDS { option value=(k) { (kind_text(lang, k)) } } } } }
                 tr { th { (lang.t("拠点", "Site")) } td { select name="site" { @for s in &sites { option value=(s.code) { (s.code) " " (s.name) } } } } }
                 tr { th { (lang.t("シリアル番号", "Serial")) } td { input type="text" name="serial"; } }
-                @for f in lanward_ledger::field_names() { tr { th { (field_label(lang, f)) } td { (field_input(lang, f, "")) } } }
+                @for f in lanward_ledger::field_names() { tr { th { (field_label(lang, f)) } td { (field_input(lang, f, prefill.get(f).map(String::as_str).unwrap_or(""))) } } }
             } }
             p { button type="submit" { (lang.t("登録", "Register")) } }
         }
@@ -351,4 +351,40 @@ pub async fn create(State(state): State<SharedState>, user: AdminUser, headers: 
     let body = crate::api::ledger::NewAsset { hostname: get("hostname"), kind: get("kind"), site: get("site"), fields };
     let id = crate::api::ledger::create_asset_for(&state, &user, body).await.page(&user, lang)?;
     Ok(Redirect::to(&format!("/assets/{id}?saved=1")).into_response())
+}
+
+pub async fn unknown_devices(State(state): State<SharedState>, user: AdminUser, headers: HeaderMap) -> PageResult {
+    let lang = Lang::from_headers(&headers);
+    let store = state.store.clone();
+    let devices = tokio::task::spawn_blocking(move || store.unknown_devices()).await.map_err(AppError::from).page(&user, lang)?.map_err(AppError::from).page(&user, lang)?;
+    let editable = can(&user, LEDGER_WRITERS);
+    let body = html! {
+        p.muted { (lang.t("PC のエージェントが同じネットワーク上で見かけた (ARP) アドレスのうち、台帳のどの資産の IP・MAC とも一致しないものです。登録するか、対象外として除外してください。",
+                          "Addresses that agents saw on their LAN (ARP) matching no asset's IP or MAC. Register them or dismiss them.")) }
+        table #unknown {
+            thead { tr { th { "IP" } th { "MAC" } th { (lang.t("最初に確認", "First seen")) } th { (lang.t("最後に確認", "Last seen")) } th { (lang.t("確認した PC", "Seen by")) } th { (lang.t("回数", "Sightings")) } th { (lang.t("状態", "Status")) } @if editable { th {} } } }
+            tbody { @for d in &devices { tr {
+                td { (d.ip) } td { (d.mac.clone().unwrap_or_default()) } td { (jst_minutes(d.first_seen_ms)) } td { (jst_minutes(d.last_seen_ms)) }
+                td { @if let (Some(id), Some(h)) = (d.seen_by_asset, &d.seen_by_hostname) { a href={ "/assets/" (id) } { (h) } } }
+                td { (d.sightings) }
+                td { @if d.status == "dismissed" { span.muted { (lang.t("除外", "dismissed")) } } @else { span.warn { (lang.t("未登録", "new")) } } }
+                @if editable { td {
+                    a.button href={ "/assets/new?ip_addresses=" (super::url_encode(&d.ip)) "&mac_addresses=" (super::url_encode(d.mac.as_deref().unwrap_or(""))) } { (lang.t("登録", "Register")) }
+                    @if d.status != "dismissed" {
+                        " " form style="display:inline" method="post" action={ "/unknown/" (d.ip) "/dismiss" } {
+                            input type="hidden" name="csrf" value=(user.csrf());
+                            button type="submit" { (lang.t("除外", "Dismiss")) }
+                        }
+                    }
+                } }
+            } } }
+        }
+    };
+    Ok(html_response(layout(lang, Some(&user), lang.t("未登録機器", "Unknown devices"), body)))
+}
+
+pub async fn dismiss_unknown(State(state): State<SharedState>, user: AdminUser, headers: HeaderMap, Path(ip): Path<String>) -> PageResult {
+    let lang = Lang::from_headers(&headers);
+    crate::api::ledger::dismiss(&state, &user, &ip).await.page(&user, lang)?;
+    Ok(Redirect::to("/unknown").into_response())
 }

@@ -30,6 +30,8 @@ routes! { CONSOLE_ROUTES, console_routes;
     post "/assets/new" => assets::create, Access::Roles(LEDGER_WRITERS);
     get "/assets/{id}" => assets::page, Access::Roles(ANY_ROLE);
     post "/assets/{id}" => assets::update, Access::Roles(LEDGER_WRITERS);
+    get "/unknown" => assets::unknown_devices, Access::Roles(ANY_ROLE);
+    post "/unknown/{ip}/dismiss" => assets::dismiss_unknown, Access::Roles(LEDGER_WRITERS);
     get "/import" => pages::import_page, Access::Roles(LEDGER_WRITERS);
     get "/import/{id}" => pages::import_preview, Access::Roles(LEDGER_WRITERS);
     post "/import/{id}/mapping" => pages::import_mapping, Access::Roles(LEDGER_WRITERS);
@@ -187,6 +189,7 @@ pub fn layout(lang: Lang, user: Option<&AdminUser>, title: &str, body: Markup) -
                         nav {
                             a href="/" { (lang.t("ダッシュボード", "Dashboard")) }
                             a href="/assets" { (lang.t("資産", "Assets")) }
+                            a href="/unknown" { (lang.t("未登録機器", "Unknown devices")) }
                             @if can(u, LEDGER_WRITERS) { a href="/import" { (lang.t("取り込み", "Import")) } }
                             a href="/export" { (lang.t("書き出し", "Export")) }
                             @if can(u, AUDITORS) { a href="/users" { (lang.t("ユーザー", "Users")) } }

@@ -71,6 +71,7 @@ on_both!(
     ledger_writes_are_all_or_nothing,
     asset_queries_filter_sort_and_count,
     sessions_sites_and_directory_users,
+    unknown_devices_from_neighbours,
 );
 
 #[test]

@@ -67,6 +67,7 @@ fn checkin(agent: &str, collected: i64, sections: Vec<SectionWrite>) -> CheckinW
         serial: None,
         macs: None,
         ips: None,
+        neighbors: None,
         sections,
         gaps: vec![],
     }
@@ -355,4 +356,33 @@ pub fn sessions_sites_and_directory_users(store: &dyn Store) {
     store.upsert_site(&SiteRecord { code: "KUN".into(), name: "国見".into() }, 1).unwrap();
     store.upsert_site(&SiteRecord { code: "KUN".into(), name: "国見庁舎".into() }, 2).unwrap();
     assert_eq!(store.sites().unwrap(), vec![SiteRecord { code: "HQ".into(), name: "本庁舎".into() }, SiteRecord { code: "KUN".into(), name: "国見庁舎".into() }]);
+}
+
+/// Neighbours that match no asset's IP or MAC are listed until they do, or
+/// until someone dismisses them.
+pub fn unknown_devices_from_neighbours(store: &dyn Store) {
+    token(store, "m", "HQ", i64::MAX, 100);
+    create(store, "SUIDO-RT-HQ01", "router", &[("ip_addresses", "10.1.20.1")]);
+    create(store, "SUIDO-PRN-HQ01", "printer", &[("mac_addresses", "00:00:5E:00:53:50")]);
+    enroll_machine(store, "p1", "SUIDO-PC-0001", None, &[]);
+    let mut w = checkin("p1", 80, vec![]);
+    w.neighbors = Some(vec![
+        ("10.1.20.1".into(), Some("00:00:5E:00:53:01".into())),
+        ("10.1.50.11".into(), Some("00:00:5E:00:53:50".into())),
+        ("10.1.20.230".into(), Some("B0:BE:76:00:00:01".into())),
+        ("10.1.20.231".into(), None),
+    ]);
+    store.apply_checkins(&[w.clone()]).unwrap();
+    w.received_at_ms += 100;
+    store.apply_checkins(&[w]).unwrap();
+    let unknown = store.unknown_devices().unwrap();
+    assert_eq!(unknown.iter().map(|u| u.ip.as_str()).collect::<Vec<_>>(), ["10.1.20.230", "10.1.20.231"], "{unknown:?}");
+    assert_eq!((unknown[0].sightings, unknown[0].seen_by_hostname.as_deref(), unknown[0].status.as_str()), (2, Some("NEW-p1"), "new"));
+    // Registering the device (its IP in the ledger) takes it off the list.
+    create(store, "SUIDO-WAP-01", "other", &[("ip_addresses", "10.1.20.230")]);
+    assert!(store.dismiss_unknown_device("10.1.20.231", "user:op", 99).unwrap());
+    assert!(!store.dismiss_unknown_device("10.9.9.9", "user:op", 99).unwrap());
+    let unknown = store.unknown_devices().unwrap();
+    assert_eq!(unknown.len(), 1);
+    assert_eq!((unknown[0].ip.as_str(), unknown[0].status.as_str()), ("10.1.20.231", "dismissed"));
 }

@@ -43,3 +43,17 @@ CREATE TABLE sessions (
 );
 
 ALTER TABLE audit_log ADD COLUMN source TEXT NOT NULL DEFAULT '';
+
+-- Addresses that agents see in their neighbour (ARP) cache and that match
+-- no asset: the operator registers or dismisses them.
+CREATE TABLE unknown_devices (
+    ip TEXT PRIMARY KEY,
+    mac TEXT,
+    first_seen_ms INTEGER NOT NULL,
+    last_seen_ms INTEGER NOT NULL,
+    seen_by_asset INTEGER,
+    sightings INTEGER NOT NULL,
+    status TEXT NOT NULL DEFAULT 'new',
+    decided_by TEXT,
+    decided_at_ms INTEGER
+);
