@@ -1,3 +1,4 @@
+#![recursion_limit = "512"]
 //! The lanward server.
 //!
 //! - [`tls`]: the CA and server certificate generated in the data directory.

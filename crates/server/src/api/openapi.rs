@@ -8,6 +8,23 @@ pub async fn document() -> Json<Value> {
     Json(spec())
 }
 
+/// The hand-written document with each operation's access rule added from
+/// the route table (`x-lanward-access`), so the two cannot disagree.
+pub fn spec() -> Value {
+    let mut doc = paths_doc();
+    for r in super::API_ROUTES {
+        let access = match r.access {
+            super::Access::Public => json!("public"),
+            super::Access::Agent => json!("agent"),
+            super::Access::Roles(roles) => json!(roles),
+        };
+        if let Some(op) = doc.pointer_mut(&format!("/paths/{}/{}", r.path.replace('~', "~0").replace('/', "~1"), r.method)).and_then(Value::as_object_mut) {
+            op.insert("x-lanward-access".into(), access);
+        }
+    }
+    doc
+}
+
 fn err_responses() -> Value {
     json!({
         "400": {"description": "不正な要求 (bad request)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
@@ -26,8 +43,9 @@ fn with_errors(ok: Value) -> Value {
     r
 }
 
-pub fn spec() -> Value {
-    let bearer = json!([{"bearer": []}]);
+fn paths_doc() -> Value {
+    let bearer = json!([{"bearer": []}, {"session": []}]);
+    let id_param = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}]);
     let agent_sig = json!([{"agentSignature": []}]);
     json!({
         "openapi": "3.1.0",
@@ -35,7 +53,9 @@ pub fn spec() -> Value {
                  "description": "資産管理サーバーの API。管理者は Bearer トークン、エージェントは Ed25519 署名で認証する。"},
         "components": {
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer"},
+                "bearer": {"type": "http", "scheme": "bearer", "description": "API token for scripts (no CSRF token needed)"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "lanward_session",
+                    "description": "Console session from POST /api/v1/session; state-changing requests also need header X-CSRF-Token"},
                 "agentSignature": {"type": "apiKey", "in": "header", "name": "x-lanward-signature",
                     "description": "Ed25519 signature over `lanward-v1\\nMETHOD\\nPATH\\nTIMESTAMP_MS\\nNONCE\\nSHA256(body)`, with headers x-lanward-agent, x-lanward-timestamp, x-lanward-nonce."}
             },
@@ -69,13 +89,59 @@ pub fn spec() -> Value {
                 "responses": with_errors(json!({"200": {"description": "next_checkin_secs, inventory_interval_secs, resend"}, "413": {"description": "body over 8 MB"}}))}},
             "/api/v1/assets": {"get": {"summary": "資産一覧", "security": bearer,
                 "parameters": [
+                    {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "part of hostname, serial, user, notes, tags or an IP address"},
                     {"name": "site", "in": "query", "schema": {"type": "string"}},
-                    {"name": "hostname", "in": "query", "schema": {"type": "string"}, "description": "substring"},
+                    {"name": "kind", "in": "query", "schema": {"type": "string"}},
+                    {"name": "department", "in": "query", "schema": {"type": "string"}},
+                    {"name": "status", "in": "query", "schema": {"type": "string"}},
+                    {"name": "os", "in": "query", "schema": {"type": "string"}, "description": "part of OS name or version"},
+                    {"name": "not_seen_days", "in": "query", "schema": {"type": "integer"}},
+                    {"name": "sort", "in": "query", "schema": {"type": "string"}, "description": "id, hostname, kind, site, department, os, last_seen; prefix - for descending"},
+                    {"name": "hostname", "in": "query", "schema": {"type": "string"}, "description": "older name of q"},
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "default": 100, "maximum": 1000}},
                     {"name": "offset", "in": "query", "schema": {"type": "integer", "default": 0}},
                     {"name": "view", "in": "query", "schema": {"type": "string", "enum": ["full", "summary"]}}],
                 "responses": with_errors(json!({"200": {"description": "assets", "content": {"application/json": {"schema": {"type": "object", "properties": {
-                    "assets": {"type": "array", "items": {"$ref": "#/components/schemas/Asset"}}, "total": {"type": "integer"}, "next_offset": {"type": ["integer", "null"]}}}}}}}))}},
+                    "assets": {"type": "array", "items": {"$ref": "#/components/schemas/Asset"}}, "total": {"type": "integer"}, "next_offset": {"type": ["integer", "null"]}}}}}}})),},
+                "post": {"summary": "エージェントのない資産の登録 (router, switch, printer...)", "security": bearer,
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["hostname", "kind", "site"], "properties": {
+                        "hostname": {"type": "string"}, "kind": {"type": "string"}, "site": {"type": "string", "description": "a registered site code or name"},
+                        "fields": {"type": "object", "additionalProperties": {"type": ["string", "null"]}}}}}}},
+                    "responses": with_errors(json!({"201": {"description": "created: id"}}))}},
+            "/api/v1/assets/export": {"get": {"summary": "台帳の書き出し (.xlsx with Japanese headers, frozen header row and filters; or CSV)", "security": bearer,
+                "parameters": [
+                    {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["xlsx", "csv"], "default": "xlsx"}},
+                    {"name": "lang", "in": "query", "schema": {"type": "string", "enum": ["ja", "en"], "default": "ja"}},
+                    {"name": "encoding", "in": "query", "schema": {"type": "string", "enum": ["utf8", "sjis"], "default": "utf8"}, "description": "CSV only"}],
+                "responses": with_errors(json!({"200": {"description": "the ledger file (audited)"}}))}},
+            "/api/v1/summary": {"get": {"summary": "ダッシュボードの集計 (counts by kind, site, OS; agents not seen for 7 days)", "security": bearer,
+                "responses": with_errors(json!({"200": {"description": "counts"}}))}},
+            "/api/v1/session": {
+                "post": {"summary": "ログイン (local password or Active Directory); sets the lanward_session cookie", "security": [],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["username", "password"]}}}},
+                    "responses": with_errors(json!({"200": {"description": "username, role, csrf_token"}, "429": {"description": "too many failures"}}))},
+                "get": {"summary": "ログイン中の利用者", "security": bearer, "responses": with_errors(json!({"200": {"description": "username, role, csrf_token"}}))},
+                "delete": {"summary": "ログアウト", "security": bearer, "responses": with_errors(json!({"204": {"description": "signed out"}}))}},
+            "/api/v1/imports": {"post": {"summary": "台帳ファイルの読み込みと確認 (.xlsx or CSV in UTF-8/Shift_JIS as the raw body; nothing is written)", "security": bearer,
+                "parameters": [{"name": "filename", "in": "query", "schema": {"type": "string"}}],
+                "responses": with_errors(json!({"200": {"description": "id, headers, mapping, plan (every row's action and problems by row and column)"}, "422": {"description": "the file cannot be read (names row and column)"}}))}},
+            "/api/v1/imports/{id}": {"get": {"summary": "取り込み内容の確認 (planned again against the ledger now)", "security": bearer, "parameters": id_param,
+                "responses": with_errors(json!({"200": {"description": "plan"}, "404": {"description": "no such pending import"}}))}},
+            "/api/v1/imports/{id}/mapping": {"post": {"summary": "列の対応の変更", "security": bearer, "parameters": id_param,
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"columns": {"type": "object", "description": "column letter → target or null", "additionalProperties": {"type": ["string", "null"]}}}}}}},
+                "responses": with_errors(json!({"200": {"description": "plan"}}))}},
+            "/api/v1/imports/{id}/apply": {"post": {"summary": "取り込みの実行 (all rows in one transaction; refused when any row has an error)", "security": bearer, "parameters": id_param,
+                "responses": with_errors(json!({"200": {"description": "created, updated, unchanged"}, "422": {"description": "rows have errors; nothing written"}}))}},
+            "/api/v1/unknown-devices": {"get": {"summary": "未登録機器 (addresses agents saw that match no asset)", "security": bearer,
+                "responses": with_errors(json!({"200": {"description": "devices"}}))}},
+            "/api/v1/unknown-devices/{ip}/dismiss": {"post": {"summary": "未登録機器を対象外にする", "security": bearer,
+                "parameters": [{"name": "ip", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": with_errors(json!({"200": {"description": "dismissed"}, "404": {"description": "no such address"}}))}},
+            "/api/v1/sites": {
+                "get": {"summary": "拠点一覧", "security": bearer, "responses": with_errors(json!({"200": {"description": "sites"}}))},
+                "post": {"summary": "拠点の登録・名称変更 (administrator)", "security": bearer,
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["code", "name"]}}}},
+                    "responses": with_errors(json!({"200": {"description": "saved"}}))}},
             "/api/v1/assets/{id}": {"get": {"summary": "資産の詳細", "security": bearer,
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
                 "responses": with_errors(json!({"200": {"description": "asset", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Asset"}}}}, "404": {"description": "no such asset"}}))},
@@ -113,4 +179,19 @@ pub fn spec() -> Value {
                 "responses": with_errors(json!({"200": {"description": "entries and chain_intact"}}))}}
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_api_route_is_documented_with_its_access() {
+        let doc = super::spec();
+        for r in super::super::API_ROUTES {
+            let key = format!("/paths/{}/{}", r.path.replace('/', "~1"), r.method);
+            let op = doc.pointer(&key).unwrap_or_else(|| panic!("{} {} is not in the OpenAPI document", r.method, r.path));
+            assert!(op.get("x-lanward-access").is_some(), "{key}");
+        }
+        let documented: usize = doc["paths"].as_object().map(|p| p.values().map(|ops| ops.as_object().map_or(0, |o| o.len())).sum()).unwrap_or(0);
+        assert_eq!(documented, super::super::API_ROUTES.len(), "the document has operations that no route serves");
+    }
 }
