@@ -27,8 +27,11 @@ impl ApiClient {
         match r {
             Ok(resp) => resp.into_json().with_context(|| format!("{what}: 応答を解釈できません")),
             Err(ureq::Error::Status(status, resp)) => {
-                let body: Value = resp.into_json().unwrap_or(Value::Null);
-                let msg = body.get("message").and_then(|m| m.as_str()).unwrap_or("");
+                let text = resp.into_string().unwrap_or_default();
+                let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                // Not every refusal is our JSON (413 from the body limit is plain text).
+                let plain: String = text.trim().chars().take(200).collect();
+                let msg = body.get("message").and_then(|m| m.as_str()).unwrap_or(&plain);
                 let code = body.get("code").and_then(|m| m.as_str()).unwrap_or("");
                 bail!("{what}: サーバーがエラーを返しました ({status} {code}): {msg}")
             }
@@ -49,6 +52,34 @@ impl ApiClient {
     pub fn post(&self, path: &str, body: &Value) -> Result<Value> {
         let r = self.http.post(&format!("{}{}", self.base, path)).set("authorization", &format!("Bearer {}", self.token)).send_json(body);
         self.handle(r, path)
+    }
+
+    /// Posts raw bytes (an uploaded file) and reads a JSON answer.
+    pub fn post_bytes(&self, path: &str, bytes: &[u8]) -> Result<Value> {
+        let r = self
+            .http
+            .post(&format!("{}{}", self.base, path))
+            .set("authorization", &format!("Bearer {}", self.token))
+            .set("content-type", "application/octet-stream")
+            .send_bytes(bytes);
+        self.handle(r, path)
+    }
+
+    /// Downloads a file (at most `max` bytes).
+    pub fn get_bytes(&self, path: &str, max: u64) -> Result<Vec<u8>> {
+        use std::io::Read;
+        let r = self.http.get(&format!("{}{}", self.base, path)).set("authorization", &format!("Bearer {}", self.token)).call();
+        match r {
+            Ok(resp) => {
+                let mut out = Vec::new();
+                resp.into_reader().take(max + 1).read_to_end(&mut out).with_context(|| format!("{path}: 受信が途中で切れました"))?;
+                if out.len() as u64 > max {
+                    bail!("{path}: 応答が大きすぎます (上限 {} MB)", max / 1024 / 1024);
+                }
+                Ok(out)
+            }
+            Err(e) => self.handle(Err(e), path).map(|_| Vec::new()),
+        }
     }
 }
 

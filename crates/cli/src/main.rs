@@ -3,6 +3,7 @@
 
 mod api_client;
 mod demo;
+mod ledger;
 mod table;
 
 use anyhow::{Context, Result};
@@ -80,6 +81,11 @@ enum Command {
     Assets {
         #[command(subcommand)]
         cmd: AssetsCmd,
+    },
+    /// 拠点 (sites)
+    Site {
+        #[command(subcommand)]
+        cmd: SiteCmd,
     },
     /// 監査ログ (audit log)
     Audit {
@@ -169,16 +175,59 @@ enum AgentCmd {
 }
 
 #[derive(Subcommand)]
+enum SiteCmd {
+    /// 拠点を登録する (同じコードなら名前を変える)
+    Add { code: String, name: String },
+    List,
+}
+
+#[derive(Subcommand)]
 enum AssetsCmd {
+    /// 資産の一覧 (e.g. --q 山田 --kind pc --site HQ --department 配水課 --sort -last_seen)
     List {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
-        #[arg(long)]
-        site: Option<String>,
-        #[arg(long)]
-        hostname: Option<String>,
+        #[command(flatten)]
+        filter: ledger::ListFilter,
         #[arg(long, default_value_t = 1000)]
         limit: u32,
+    },
+    /// エージェントのない資産を登録する (ルーター、プリンターなど); 新しい資産 ID を表示する
+    Add {
+        #[arg(long)]
+        hostname: String,
+        /// 種別 (pc, server, router, printer, l2_switch, ... または「ルーター」など)
+        #[arg(long)]
+        kind: String,
+        /// 拠点コードまたは拠点名
+        #[arg(long)]
+        site: String,
+        /// 台帳項目 (e.g. department=配水課 ip_addresses=10.1.20.5)
+        fields: Vec<String>,
+    },
+    /// 台帳ファイル (xlsx / CSV UTF-8・Shift_JIS) を確認し、--apply で取り込む
+    Import {
+        file: PathBuf,
+        /// 列の割り当て: JSON か @ファイル (e.g. '{"columns":{"C":"ip_addresses","F":null}}')
+        #[arg(long)]
+        mapping: Option<String>,
+        /// 確認結果のとおりに取り込む (エラーのある行があれば何も書き込まない)
+        #[arg(long)]
+        apply: bool,
+    },
+    /// 台帳を xlsx / CSV に書き出す
+    Export {
+        #[arg(long, value_enum, default_value = "xlsx")]
+        format: ledger::ExportFormat,
+        /// CSV の文字コード (既定 utf8、BOM 付き)
+        #[arg(long, value_enum)]
+        encoding: Option<ledger::CsvEncoding>,
+        /// 見出しの言語
+        #[arg(long, value_enum, default_value = "ja")]
+        lang: ledger::Lang,
+        /// 書き出し先 (- で標準出力)
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
     },
     Show { id: i64 },
     /// 台帳項目を変更する (e.g. department=配水課 room=3F-301 status=spare; field= clears)
@@ -268,35 +317,23 @@ fn real_main() -> Result<()> {
         Command::Assets { cmd } => {
             let c = remote.client()?;
             match cmd {
-                AssetsCmd::List { format, site, hostname, limit } => {
-                    let mut all = Vec::new();
-                    let mut offset = 0u64;
-                    loop {
-                        let mut path = format!("/api/v1/assets?limit={}&offset={offset}", limit.min(1000));
-                        if let Some(s) = &site {
-                            path.push_str(&format!("&site={}", table::urlencode(s)));
-                        }
-                        if let Some(h) = &hostname {
-                            path.push_str(&format!("&hostname={}", table::urlencode(h)));
-                        }
-                        let page = c.get(&path)?;
-                        all.extend(page["assets"].as_array().cloned().unwrap_or_default());
-                        match page["next_offset"].as_u64() {
-                            Some(n) if (all.len() as u32) < limit => offset = n,
-                            _ => break,
-                        }
-                    }
+                AssetsCmd::List { format, filter, limit } => {
+                    let (all, total) = ledger::list_assets(&c, &filter, limit)?;
                     match format {
                         Format::Json => println!("{}", serde_json::to_string_pretty(&all)?),
-                        Format::Table => table::print_assets(&all),
+                        Format::Table => {
+                            table::print_assets(&all);
+                            if total > all.len() as u64 {
+                                eprintln!("(該当 {total} 件のうち {} 件を表示しました。--limit で増やせます)", all.len());
+                            }
+                        }
                     }
                 }
+                AssetsCmd::Add { hostname, kind, site, fields } => ledger::asset_add(&c, &hostname, &kind, &site, &fields)?,
+                AssetsCmd::Import { file, mapping, apply } => ledger::import(&c, &file, mapping.as_deref(), apply)?,
+                AssetsCmd::Export { format, encoding, lang, output } => ledger::export(&c, format, encoding, lang, &output)?,
                 AssetsCmd::Set { id, fields } => {
-                    let mut map = serde_json::Map::new();
-                    for f in &fields {
-                        let (k, v) = f.split_once('=').with_context(|| format!("`{f}`: 項目=値 の形で指定してください (field=value)"))?;
-                        map.insert(k.trim().to_string(), if v.trim().is_empty() { serde_json::Value::Null } else { json!(v) });
-                    }
+                    let map = ledger::parse_fields(&fields)?;
                     let r = c.patch(&format!("/api/v1/assets/{id}"), &json!({ "fields": map }))?;
                     let n = r["changes"].as_array().map(|a| a.len()).unwrap_or(0);
                     println!("資産 {id}: {n} 項目を変更しました");
@@ -305,6 +342,13 @@ fn real_main() -> Result<()> {
                 AssetsCmd::Show { id } => println!("{}", serde_json::to_string_pretty(&c.get(&format!("/api/v1/assets/{id}"))?)?),
             }
             Ok(())
+        }
+        Command::Site { cmd } => {
+            let c = remote.client()?;
+            match cmd {
+                SiteCmd::Add { code, name } => ledger::site_add(&c, &code, &name),
+                SiteCmd::List => ledger::site_list(&c),
+            }
         }
         Command::Audit { cmd: AuditCmd::List { limit } } => {
             let r = remote.client()?.get(&format!("/api/v1/audit?limit={limit}"))?;

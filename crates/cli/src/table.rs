@@ -69,6 +69,8 @@ pub fn print_assets(assets: &[Value]) {
                 s(&a["hostname"]),
                 s(&a["kind"]),
                 s(&a["site"]),
+                s(&a["ledger"]["department"]),
+                s(&a["ledger"]["status"]),
                 format!("{} {}", s(&a["os"]["name"]), a["os"]["build"].as_str().unwrap_or("")),
                 s(&a["hardware"]["cpu"]["model"]),
                 mem,
@@ -77,7 +79,7 @@ pub fn print_assets(assets: &[Value]) {
             ]
         })
         .collect();
-    print_table(&["ID", "ホスト名", "種別", "拠点", "OS", "CPU", "メモリ", "ソフト数", "最終確認 (JST)"], &rows);
+    print_table(&["ID", "ホスト名", "種別", "拠点", "所属", "状態", "OS", "CPU", "メモリ", "ソフト数", "最終確認 (JST)"], &rows);
     eprintln!("{} 件", assets.len());
 }
 
@@ -120,4 +122,121 @@ pub fn print_history(r: &Value) {
         .map(|v| v.iter().map(|h| vec![jst(&h["at"]), s(&h["actor"]), s(&h["field"]), s(&h["old_value"]), s(&h["new_value"])]).collect())
         .unwrap_or_default();
     print_table(&["日時 (JST)", "変更者", "項目", "変更前", "変更後"], &rows);
+}
+
+pub fn print_sites(r: &Value) {
+    let rows: Vec<Vec<String>> = r["sites"].as_array().map(|v| v.iter().map(|x| vec![s(&x["code"]), s(&x["name"])]).collect()).unwrap_or_default();
+    print_table(&["拠点コード", "拠点名"], &rows);
+    eprintln!("{} 件", rows.len());
+}
+
+/// Excel's column letter of a 0-based index (`A`, …, `Z`, `AA`).
+pub fn column_letter(mut i: usize) -> String {
+    let mut out = Vec::new();
+    loop {
+        out.push(b'A' + (i % 26) as u8);
+        if i < 26 {
+            break;
+        }
+        i = i / 26 - 1;
+    }
+    out.iter().rev().map(|&b| b as char).collect()
+}
+
+/// Rows of a planned import that change the ledger, shown in the preview.
+const MAX_CHANGE_ROWS: usize = 100;
+
+/// The preview of an import (`POST /api/v1/imports`): file, counts, column
+/// mapping, every problem, and the rows that would change.
+pub fn print_import(v: &Value) {
+    let plan = &v["plan"];
+    let n = |k: &str| plan[k].as_u64().unwrap_or(0);
+    let mut file = format!("ファイル: {} ({})", s(&v["file_name"]), s(&v["encoding"]));
+    if let Some(sheet) = v["sheet"].as_str() {
+        file.push_str(&format!(" シート: {sheet}"));
+    }
+    println!("{file}");
+    println!("取り込み ID: {}", s(&v["id"]));
+    let rows = plan["rows"].as_array().map(Vec::as_slice).unwrap_or_default();
+    println!(
+        "確認結果 ({} 行): 新規 {} 件 / 変更 {} 件 / 変更なし {} 件 / エラーのある行 {} 件 / 警告 {} 件",
+        rows.len(),
+        n("creates"),
+        n("updates"),
+        n("unchanged"),
+        n("invalid"),
+        n("warnings")
+    );
+
+    println!("\n列の割り当て:");
+    let headers = v["headers"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let mapping = &v["mapping"]["columns"];
+    let map_rows: Vec<Vec<String>> = headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let letter = column_letter(i);
+            let target = mapping[&letter].as_str().map(String::from).unwrap_or_else(|| "(取り込まない)".into());
+            vec![letter, s(h), target]
+        })
+        .collect();
+    print_table(&["列", "見出し", "取り込み先"], &map_rows);
+
+    let problems: Vec<Vec<String>> = rows
+        .iter()
+        .flat_map(|r| r["problems"].as_array().map(Vec::as_slice).unwrap_or_default())
+        .map(|p| {
+            let severity = if p["severity"] == "error" { "エラー" } else { "警告" };
+            vec![s(&p["line"]), s(&p["column"]), severity.to_string(), s(&p["message_ja"])]
+        })
+        .collect();
+    if problems.is_empty() {
+        println!("\n問題はありません");
+    } else {
+        println!("\n問題 ({} 件):", problems.len());
+        print_table(&["行", "列", "重大度", "内容"], &problems);
+    }
+
+    let changes: Vec<Vec<String>> = rows
+        .iter()
+        .filter_map(|r| {
+            let action = &r["action"];
+            match action["type"].as_str() {
+                Some("create") => {
+                    let mut what = vec![format!("種別={}", s(&r["kind"])), format!("拠点={}", s(&r["site"]))];
+                    if let Some(serial) = r["serial"].as_str() {
+                        what.push(format!("serial={serial}"));
+                    }
+                    if let Some(f) = r["fields"].as_object() {
+                        what.extend(f.iter().map(|(k, v)| format!("{k}={}", s(v))));
+                    }
+                    Some(vec![s(&r["line"]), "新規".into(), s(&r["hostname"]), "-".into(), what.join(" ")])
+                }
+                Some("update") => {
+                    let what: Vec<String> = action["changes"]
+                        .as_array()
+                        .map(|c| c.iter().map(|c| format!("{}: {} → {}", s(&c["field"]), s(&c["old"]), s(&c["new"]))).collect())
+                        .unwrap_or_default();
+                    Some(vec![s(&r["line"]), "変更".into(), s(&r["hostname"]), s(&action["asset_id"]), what.join(", ")])
+                }
+                _ => None,
+            }
+        })
+        .collect();
+    if !changes.is_empty() {
+        println!("\n取り込むと変わる行 ({} 行):", changes.len());
+        print_table(&["行", "処理", "ホスト名", "資産ID", "内容"], &changes[..changes.len().min(MAX_CHANGE_ROWS)]);
+        if changes.len() > MAX_CHANGE_ROWS {
+            println!("… 他 {} 行", changes.len() - MAX_CHANGE_ROWS);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn column_letters() {
+        let l: Vec<String> = [0, 2, 25, 26, 27, 51, 52, 701, 702].iter().map(|&i| super::column_letter(i)).collect();
+        assert_eq!(l, ["A", "C", "Z", "AA", "AB", "AZ", "BA", "ZZ", "AAA"]);
+    }
 }

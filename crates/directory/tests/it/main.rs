@@ -6,73 +6,20 @@
 //! Without slapd the directory test prints "skipped: slapd not installed",
 //! unless the environment has `CI` set, where it fails.
 
-use std::io::Read;
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+#[path = "../../../../tests/directory/slapd.rs"]
+mod slapd;
+
+use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use lanward_directory::{
     authenticate, CredentialFailure, DirectoryConfig, DirectoryError, DirectoryUser,
 };
-
-const BASE: &str = "dc=suido,dc=local";
-const SVC_DN: &str = "cn=lanward-svc,dc=suido,dc=local";
-const SVC_PW: &str = "svc-pass-7";
-
-fn tool(name: &str) -> Option<PathBuf> {
-    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"] {
-        let p = Path::new(dir).join(name);
-        if p.is_file() {
-            return Some(p);
-        }
-    }
-    None
-}
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    l.local_addr().expect("local addr").port()
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-/// A slapd child process, killed when dropped (also when a test panics).
-struct Slapd {
-    child: Child,
-    ldap_port: u16,
-    ldaps_port: u16,
-    ca_file: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Slapd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct TestCa {
-    ca_pem: String,
-    cert_pem: String,
-    key_pem: String,
-}
+use slapd::{free_port, start_slapd, tool, Slapd, TlsFiles, BASE, SVC_DN, SVC_PW};
 
 /// A CA and a server certificate for 127.0.0.1 only (so `localhost` is a
 /// name mismatch).
-fn make_ca() -> TestCa {
+fn make_ca() -> TlsFiles {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
     let ca_key = KeyPair::generate().expect("CA key");
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
@@ -87,185 +34,11 @@ fn make_ca() -> TestCa {
         .distinguished_name
         .push(DnType::CommonName, "127.0.0.1");
     let cert = params.signed_by(&key, &ca, &ca_key).expect("server cert");
-    TestCa {
+    TlsFiles {
         ca_pem: ca.pem(),
         cert_pem: cert.pem(),
         key_pem: key.serialize_pem(),
     }
-}
-
-fn start_slapd(slapd: &Path) -> Slapd {
-    let slapadd = tool("slapadd").expect("slapadd comes with slapd");
-    let slappasswd = tool("slappasswd").expect("slappasswd comes with slapd");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let d = dir.path();
-    let conf = d.join("slapd.d");
-    let db = d.join("db");
-    std::fs::create_dir_all(&conf).expect("mkdir slapd.d");
-    std::fs::create_dir_all(&db).expect("mkdir db");
-
-    let ca = make_ca();
-    let ca_file = d.join("ca.pem");
-    std::fs::write(&ca_file, &ca.ca_pem).expect("write ca");
-    std::fs::write(d.join("server.pem"), &ca.cert_pem).expect("write cert");
-    std::fs::write(d.join("server.key"), &ca.key_pem).expect("write key");
-
-    let config = format!(
-        "dn: cn=config
-objectClass: olcGlobal
-cn: config
-olcPidFile: {d}/slapd.pid
-olcTLSCACertificateFile: {d}/ca.pem
-olcTLSCertificateFile: {d}/server.pem
-olcTLSCertificateKeyFile: {d}/server.key
-
-dn: cn=module{{0}},cn=config
-objectClass: olcModuleList
-cn: module{{0}}
-olcModulePath: /usr/lib/ldap
-olcModuleLoad: back_mdb
-
-dn: cn=schema,cn=config
-objectClass: olcSchemaConfig
-cn: schema
-
-include: file:///etc/ldap/schema/core.ldif
-include: file:///etc/ldap/schema/cosine.ldif
-include: file:///etc/ldap/schema/inetorgperson.ldif
-include: file:///etc/ldap/schema/nis.ldif
-
-dn: olcDatabase={{-1}}frontend,cn=config
-objectClass: olcDatabaseConfig
-objectClass: olcFrontendConfig
-olcDatabase: {{-1}}frontend
-
-dn: olcDatabase={{0}}config,cn=config
-objectClass: olcDatabaseConfig
-olcDatabase: {{0}}config
-olcAccess: {{0}}to * by * none
-
-dn: olcDatabase={{1}}mdb,cn=config
-objectClass: olcDatabaseConfig
-objectClass: olcMdbConfig
-olcDatabase: {{1}}mdb
-olcSuffix: {BASE}
-olcDbDirectory: {db}
-olcDbMaxSize: 16777216
-olcRootDN: cn=admin,{BASE}
-olcAccess: {{0}}to attrs=userPassword by anonymous auth by * none
-olcAccess: {{1}}to * by users read by anonymous auth
-",
-        d = d.display(),
-        db = db.display(),
-    );
-    std::fs::write(d.join("config.ldif"), config).expect("write config.ldif");
-    run(Command::new(&slapadd)
-        .arg("-n0")
-        .arg("-F")
-        .arg(&conf)
-        .arg("-l")
-        .arg(d.join("config.ldif")));
-
-    let hash = |pw: &str| run(Command::new(&slappasswd).arg("-s").arg(pw));
-    let person = |uid: &str, cn: &str, sn: &str, display: Option<&str>, pw: &str| {
-        let mut s = format!(
-            "dn: uid={uid},ou=people,{BASE}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {cn}\nsn: {sn}\nuserPassword: {}\n",
-            hash(pw)
-        );
-        if let Some(dname) = display {
-            s.push_str(&format!("displayName: {dname}\n"));
-        }
-        s.push('\n');
-        s
-    };
-    let mut data = format!(
-        "dn: {BASE}\nobjectClass: dcObject\nobjectClass: organization\no: suido\ndc: suido\n\n\
-         dn: ou=people,{BASE}\nobjectClass: organizationalUnit\nou: people\n\n\
-         dn: ou=groups,{BASE}\nobjectClass: organizationalUnit\nou: groups\n\n\
-         dn: {SVC_DN}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\ncn: lanward-svc\nuserPassword: {}\n\n",
-        hash(SVC_PW)
-    );
-    data.push_str(&person("tanaka", "田中 太郎", "田中", None, "tanaka-pass"));
-    data.push_str(&person(
-        "suzuki",
-        "Suzuki Hanako",
-        "Suzuki",
-        Some("鈴木 花子"),
-        "suzuki-pass",
-    ));
-    data.push_str(&person(
-        "watanabe",
-        "Watanabe Ken",
-        "Watanabe",
-        None,
-        "watanabe-pass",
-    ));
-    data.push_str(&person("sato", "佐藤 次郎", "佐藤", None, "sato-pass"));
-    data.push_str(&format!(
-        "dn: cn=lanward-operators,ou=groups,{BASE}\nobjectClass: groupOfNames\ncn: lanward-operators\n\
-         member: uid=tanaka,ou=people,{BASE}\nmember: uid=suzuki,ou=people,{BASE}\n\n\
-         dn: cn=lanward-admins,ou=groups,{BASE}\nobjectClass: groupOfNames\ncn: lanward-admins\n\
-         member: uid=suzuki,ou=people,{BASE}\n\n\
-         dn: cn=lanward-auditors,ou=groups,{BASE}\nobjectClass: groupOfUniqueNames\ncn: lanward-auditors\n\
-         uniqueMember: uid=watanabe,ou=people,{BASE}\n\n\
-         dn: cn=kyuusui-ka,ou=groups,{BASE}\nobjectClass: groupOfNames\ncn: kyuusui-ka\n\
-         member: uid=sato,ou=people,{BASE}\n\n"
-    ));
-    std::fs::write(d.join("data.ldif"), data).expect("write data.ldif");
-    run(Command::new(&slapadd)
-        .arg("-n1")
-        .arg("-F")
-        .arg(&conf)
-        .arg("-l")
-        .arg(d.join("data.ldif")));
-
-    let ldap_port = free_port();
-    let ldaps_port = free_port();
-    let child = Command::new(slapd)
-        .arg("-h")
-        .arg(format!(
-            "ldap://127.0.0.1:{ldap_port}/ ldaps://127.0.0.1:{ldaps_port}/"
-        ))
-        .arg("-F")
-        .arg(&conf)
-        .arg("-d")
-        .arg("0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start slapd");
-    let mut server = Slapd {
-        child,
-        ldap_port,
-        ldaps_port,
-        ca_file,
-        _dir: dir,
-    };
-
-    let started = Instant::now();
-    loop {
-        if let Ok(Some(status)) = server.child.try_wait() {
-            let mut err = String::new();
-            if let Some(mut e) = server.child.stderr.take() {
-                let _ = e.read_to_string(&mut err);
-            }
-            panic!("slapd exited at start ({status}): {err}");
-        }
-        let up = |p: u16| {
-            TcpStream::connect_timeout(&([127, 0, 0, 1], p).into(), Duration::from_millis(200))
-                .is_ok()
-        };
-        if up(ldap_port) && up(ldaps_port) {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "slapd did not listen within 15 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    server
 }
 
 fn roles() -> Vec<(String, String)> {
@@ -281,7 +54,7 @@ fn roles() -> Vec<(String, String)> {
 
 fn search_then_bind(s: &Slapd) -> DirectoryConfig {
     let mut cfg = DirectoryConfig::new(
-        format!("ldap://127.0.0.1:{}", s.ldap_port),
+        s.ldap_url(),
         BASE,
         "(&(objectClass=inetOrgPerson)(uid={username}))",
     );
@@ -320,7 +93,7 @@ fn directory_sign_in_against_slapd() {
         println!("skipped: slapd not installed");
         return;
     };
-    let server = start_slapd(&slapd);
+    let server = start_slapd(&slapd, Some(&make_ca()));
     let s = &server;
     let cfg = search_then_bind(s);
 
@@ -453,8 +226,9 @@ fn directory_sign_in_against_slapd() {
 
     // ldaps:// with the CA file.
     let mut ldaps = cfg.clone();
-    ldaps.url = format!("ldaps://127.0.0.1:{}", s.ldaps_port);
-    ldaps.ca_file = Some(s.ca_file.clone());
+    let ldaps_port = s.ldaps_port.expect("started with TLS");
+    ldaps.url = format!("ldaps://127.0.0.1:{ldaps_port}");
+    ldaps.ca_file = s.ca_file.clone();
     assert_eq!(
         authenticate(&ldaps, "tanaka", "tanaka-pass")
             .expect("ldaps")
@@ -469,7 +243,7 @@ fn directory_sign_in_against_slapd() {
     // StartTLS with the CA file.
     let mut starttls = cfg.clone();
     starttls.starttls = true;
-    starttls.ca_file = Some(s.ca_file.clone());
+    starttls.ca_file = s.ca_file.clone();
     assert_eq!(
         authenticate(&starttls, "tanaka", "tanaka-pass")
             .expect("starttls")
@@ -493,7 +267,7 @@ fn directory_sign_in_against_slapd() {
 
     // Right CA, wrong host name (certificate is for 127.0.0.1 only).
     let mut wrong_name = ldaps.clone();
-    wrong_name.url = format!("ldaps://localhost:{}", s.ldaps_port);
+    wrong_name.url = format!("ldaps://localhost:{ldaps_port}");
     assert_eq!(
         kind(authenticate(&wrong_name, "tanaka", "tanaka-pass")),
         "tls"
