@@ -57,7 +57,7 @@ pub fn ensure_admin(store: &dyn Store, data_dir: &Path) -> Result<Option<(String
         })
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     store
-        .create_api_token(&NewApiToken { user_id, name: "bootstrap".into(), token_hash: token_hash(&token), created_at_ms: now })
+        .create_api_token(&NewApiToken { user_id, name: "bootstrap".into(), token_hash: token_hash(&token), created_at_ms: now, expires_at_ms: None })
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     crate::tls::write_private(&data_dir.join(ADMIN_PASSWORD_FILE), format!("{password}\n").as_bytes())
         .context("cannot write the administrator password")?;

@@ -101,8 +101,14 @@ pub trait Store: Send + Sync + 'static {
     fn user_by_name(&self, username: &str) -> Result<Option<UserRecord>>;
     fn users(&self) -> Result<Vec<UserRecord>>;
     fn create_api_token(&self, token: &NewApiToken) -> Result<()>;
-    /// The user an API token belongs to, by the token's SHA-256.
+    /// The user an API token belongs to, by the token's SHA-256, if the
+    /// token is neither expired nor revoked.
     fn api_token_user(&self, token_hash: &str) -> Result<Option<UserRecord>>;
+    /// API tokens of one user, or of everyone (`None`).
+    fn api_tokens(&self, user_id: Option<i64>) -> Result<Vec<ApiTokenRecord>>;
+    /// Revokes the token whose id (hash prefix) is given, if it belongs to
+    /// `owner` (any owner when `None`). False when there is no such token.
+    fn revoke_api_token(&self, id: &str, owner: Option<i64>, now_ms: i64) -> Result<bool>;
     /// Creates or updates the local record of a directory user (role and
     /// name follow the directory at each sign-in). `Conflict` when a local
     /// user has that name.

@@ -325,6 +325,19 @@ pub struct NewApiToken {
     pub name: String,
     pub token_hash: String,
     pub created_at_ms: i64,
+    /// `None`: does not expire (the bootstrap token only).
+    pub expires_at_ms: Option<i64>,
+}
+
+/// An API token as listed: its id is the first 12 hex digits of its hash.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiTokenRecord {
+    pub id: String,
+    pub username: String,
+    pub name: String,
+    pub created_at_ms: i64,
+    pub expires_at_ms: Option<i64>,
+    pub revoked_at_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone)]

@@ -771,8 +771,8 @@ impl Store for SqliteStore {
     fn create_api_token(&self, t: &NewApiToken) -> Result<()> {
         self.write(|tx| {
             tx.execute(
-                "INSERT INTO api_tokens (token_hash, user_id, name, created_at_ms) VALUES (?1,?2,?3,?4)",
-                params![t.token_hash, t.user_id, t.name, t.created_at_ms],
+                "INSERT INTO api_tokens (token_hash, user_id, name, created_at_ms, expires_at_ms) VALUES (?1,?2,?3,?4,?5)",
+                params![t.token_hash, t.user_id, t.name, t.created_at_ms, t.expires_at_ms],
             )
             .map_err(err)?;
             Ok(())
@@ -781,9 +781,40 @@ impl Store for SqliteStore {
 
     fn api_token_user(&self, token_hash: &str) -> Result<Option<UserRecord>> {
         self.read(|c| {
-            c.query_row(&format!("SELECT {USER_COLUMNS} FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?1"), [token_hash], user_row)
-                .optional()
-                .map_err(err)
+            c.query_row(
+                &format!("SELECT {USER_COLUMNS} FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?1 AND t.revoked_at_ms IS NULL AND (t.expires_at_ms IS NULL OR t.expires_at_ms > ?2)"),
+                params![token_hash, now_ms()],
+                user_row,
+            )
+            .optional()
+            .map_err(err)
+        })
+    }
+
+    fn api_tokens(&self, user_id: Option<i64>) -> Result<Vec<ApiTokenRecord>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare("SELECT substr(t.token_hash, 1, 12), u.username, t.name, t.created_at_ms, t.expires_at_ms, t.revoked_at_ms FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE ?1 IS NULL OR t.user_id = ?1 ORDER BY t.created_at_ms")
+                .map_err(err)?;
+            let rows = stmt
+                .query_map([user_id], |r| Ok(ApiTokenRecord { id: r.get(0)?, username: r.get(1)?, name: r.get(2)?, created_at_ms: r.get(3)?, expires_at_ms: r.get(4)?, revoked_at_ms: r.get(5)? }))
+                .map_err(err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(err)
+        })
+    }
+
+    fn revoke_api_token(&self, id: &str, owner: Option<i64>, now_ms: i64) -> Result<bool> {
+        if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(false);
+        }
+        self.write(|tx| {
+            let n = tx
+                .execute(
+                    "UPDATE api_tokens SET revoked_at_ms = COALESCE(revoked_at_ms, ?3) WHERE substr(token_hash, 1, 12) = ?1 AND (?2 IS NULL OR user_id = ?2)",
+                    params![id.to_ascii_lowercase(), owner, now_ms],
+                )
+                .map_err(err)?;
+            Ok(n > 0)
         })
     }
 

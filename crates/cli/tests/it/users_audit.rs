@@ -97,3 +97,66 @@ fn audit_verify_detects_edits_and_deletions() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("lanward.db"));
 }
+
+fn status_of(r: Result<ureq::Response, ureq::Error>) -> u16 {
+    match r {
+        Ok(resp) => resp.status(),
+        Err(ureq::Error::Status(code, _)) => code,
+        Err(e) => panic!("transport error: {e}"),
+    }
+}
+
+/// A person makes an API token for a script in their session (CSRF
+/// needed), the script uses it with the person's role, and revoking it
+/// ends it; expired or revoked tokens are refused and the refusal audited.
+#[test]
+fn people_make_and_revoke_api_tokens_for_scripts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("srv"), false, &[]);
+    let out = user_add(&server, &["hanako", "--role", "helpdesk"], "correct horse battery staple\n");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let http = server.http();
+    let login: serde_json::Value = http
+        .post(&format!("{}/api/v1/session", server.url))
+        .send_json(serde_json::json!({"username": "hanako", "password": "correct horse battery staple"}))
+        .unwrap()
+        .into_json()
+        .unwrap();
+    let csrf = login["csrf_token"].as_str().unwrap().to_string();
+    // The cookie comes back in Set-Cookie; ureq 2 without the cookies feature does not keep it.
+    let resp = http.post(&format!("{}/api/v1/session", server.url)).send_json(serde_json::json!({"username": "hanako", "password": "correct horse battery staple"})).unwrap();
+    let cookie = resp.header("set-cookie").unwrap().split(';').next().unwrap().to_string();
+    let login2: serde_json::Value = resp.into_json().unwrap();
+    let csrf2 = login2["csrf_token"].as_str().unwrap().to_string();
+    assert_ne!(csrf, csrf2, "each session has its own CSRF token");
+
+    let url = format!("{}/api/v1/api-tokens", server.url);
+    let without_csrf = http.post(&url).set("cookie", &cookie).send_json(serde_json::json!({"name": "棚卸しスクリプト"}));
+    assert_eq!(status_of(without_csrf), 403);
+    let made: serde_json::Value =
+        http.post(&url).set("cookie", &cookie).set("x-csrf-token", &csrf2).send_json(serde_json::json!({"name": "棚卸しスクリプト", "expires_in_days": 30})).unwrap().into_json().unwrap();
+    let token = made["token"].as_str().unwrap().to_string();
+    let id = made["id"].as_str().unwrap().to_string();
+    assert!(token.starts_with("lwa_"));
+
+    // The script reads with hanako's role, and cannot do what helpdesk may not.
+    let assets = http.get(&format!("{}/api/v1/assets", server.url)).set("authorization", &format!("Bearer {token}")).call();
+    assert_eq!(status_of(assets), 200);
+    let users = http.post(&format!("{}/api/v1/users", server.url)).set("authorization", &format!("Bearer {token}")).send_json(serde_json::json!({"username": "x", "role": "administrator", "password": "0123456789abcdef"}));
+    assert_eq!(status_of(users), 403);
+    // hanako sees only her own tokens; the bootstrap token is not among them.
+    let mine: serde_json::Value = http.get(&url).set("authorization", &format!("Bearer {token}")).call().unwrap().into_json().unwrap();
+    assert_eq!(mine["tokens"].as_array().unwrap().len(), 1, "{mine}");
+    assert!(!mine.to_string().contains(&token), "secrets are never listed");
+
+    let revoke = http.post(&format!("{url}/{id}/revoke")).set("authorization", &format!("Bearer {token}")).send_json(serde_json::json!({}));
+    assert_eq!(status_of(revoke), 200);
+    let after = http.get(&format!("{}/api/v1/assets", server.url)).set("authorization", &format!("Bearer {token}")).call();
+    assert_eq!(status_of(after), 401);
+
+    let audit = server.get_json("/api/v1/audit?limit=1000");
+    let actions: Vec<(String, String)> = audit["entries"].as_array().unwrap().iter().map(|e| (e["action"].as_str().unwrap().to_string(), e["source"].as_str().unwrap().to_string())).collect();
+    for wanted in ["login", "api_token.create", "api_token.revoke", "access.denied", "csrf.rejected", "auth.rejected"] {
+        assert!(actions.iter().any(|(a, src)| a == wanted && src == "127.0.0.1"), "{wanted} with source 127.0.0.1 in {actions:?}");
+    }
+}

@@ -114,6 +114,14 @@ fn paths_doc() -> Value {
                     {"name": "lang", "in": "query", "schema": {"type": "string", "enum": ["ja", "en"], "default": "ja"}},
                     {"name": "encoding", "in": "query", "schema": {"type": "string", "enum": ["utf8", "sjis"], "default": "utf8"}, "description": "CSV only"}],
                 "responses": with_errors(json!({"200": {"description": "the ledger file (audited)"}}))}},
+            "/api/v1/api-tokens": {
+                "get": {"summary": "API トークン一覧 (own; administrators see all)", "security": bearer, "responses": with_errors(json!({"200": {"description": "tokens (no secrets)"}}))},
+                "post": {"summary": "スクリプト用 API トークンの作成 (the caller's role; shown once)", "security": bearer,
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["name"], "properties": {
+                        "name": {"type": "string"}, "expires_in_days": {"type": "integer", "default": 90, "maximum": 366}}}}}},
+                    "responses": with_errors(json!({"200": {"description": "id, token"}}))}},
+            "/api/v1/api-tokens/{id}/revoke": {"post": {"summary": "API トークンの失効", "security": bearer, "parameters": id_param,
+                "responses": with_errors(json!({"200": {"description": "revoked"}, "404": {"description": "no such token of yours"}}))}},
             "/api/v1/summary": {"get": {"summary": "ダッシュボードの集計 (counts by kind, site, OS; agents not seen for 7 days)", "security": bearer,
                 "responses": with_errors(json!({"200": {"description": "counts"}}))}},
             "/api/v1/session": {

@@ -5,7 +5,7 @@
 use crate::auth::{AdminUser, Via, SESSION_COOKIE, SESSION_HOURS};
 use crate::error::{ApiResult, AppError};
 use crate::SharedState;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -164,4 +164,62 @@ pub async fn whoami(user: AdminUser, _h: HeaderMap) -> Json<serde_json::Value> {
         "source": user.user.source,
         "csrf_token": user.csrf(),
     }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    name: String,
+    #[serde(default = "default_token_days")]
+    expires_in_days: u32,
+}
+
+fn default_token_days() -> u32 {
+    90
+}
+
+/// An API token for the caller's scripts, with the caller's role. Shown once.
+pub async fn create_api_token(State(state): State<SharedState>, user: AdminUser, Json(body): Json<NewToken>) -> ApiResult<Json<serde_json::Value>> {
+    let name = body.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(AppError::bad_request("name_invalid", "トークン名は 1〜100 文字です", "token name must be 1 to 100 characters"));
+    }
+    if body.expires_in_days == 0 || body.expires_in_days > 366 {
+        return Err(AppError::bad_request("expires_invalid", "有効期限は 1〜366 日です", "expiry must be 1 to 366 days"));
+    }
+    let token = format!("lwa_{}", crate::bootstrap::random_secret(32));
+    let now = lanward_store::now_ms();
+    let hash = crate::bootstrap::token_hash(&token);
+    let record = lanward_store::NewApiToken {
+        user_id: user.user.id,
+        name: name.clone(),
+        token_hash: hash.clone(),
+        created_at_ms: now,
+        expires_at_ms: Some(now + body.expires_in_days as i64 * 86_400_000),
+    };
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || store.create_api_token(&record)).await??;
+    let id = hash[..12].to_string();
+    super::admin::audit(&state, &user, "api_token.create", format!("api_token:{id}"), format!("name={name} days={}", body.expires_in_days)).await?;
+    Ok(Json(json!({ "id": id, "token": token, "name": name, "expires_in_days": body.expires_in_days })))
+}
+
+/// The caller's tokens; an administrator sees everyone's.
+pub async fn list_api_tokens(State(state): State<SharedState>, user: AdminUser) -> ApiResult<Json<serde_json::Value>> {
+    let owner = (user.user.role != "administrator").then_some(user.user.id);
+    let store = state.store.clone();
+    let tokens = tokio::task::spawn_blocking(move || store.api_tokens(owner)).await??;
+    Ok(Json(json!({ "tokens": tokens })))
+}
+
+/// Revokes one of the caller's tokens (an administrator: anyone's).
+pub async fn revoke_api_token(State(state): State<SharedState>, user: AdminUser, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+    let owner = (user.user.role != "administrator").then_some(user.user.id);
+    let (store, key) = (state.store.clone(), id.clone());
+    let found = tokio::task::spawn_blocking(move || store.revoke_api_token(&key, owner, lanward_store::now_ms())).await??;
+    if !found {
+        return Err(AppError::not_found(&format!("API token {id}")));
+    }
+    super::admin::audit(&state, &user, "api_token.revoke", format!("api_token:{id}"), String::new()).await?;
+    Ok(Json(json!({ "id": id, "revoked": true })))
 }

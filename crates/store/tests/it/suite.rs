@@ -178,9 +178,21 @@ pub fn users_tokens_and_audit_chain(store: &dyn Store) {
         store.create_user(&NewUser { username: "admin".into(), display_name: "x".into(), password_hash: "y".into(), role: "operator".into(), created_at_ms: 1 }),
         Err(StoreError::Conflict(_))
     ));
-    store.create_api_token(&NewApiToken { user_id: uid, name: "t".into(), token_hash: "abc".into(), created_at_ms: 1 }).unwrap();
+    store.create_api_token(&NewApiToken { user_id: uid, name: "t".into(), token_hash: "abc".into(), created_at_ms: 1, expires_at_ms: None }).unwrap();
     assert_eq!(store.api_token_user("abc").unwrap().unwrap().username, "admin");
     assert!(store.api_token_user("abd").unwrap().is_none());
+    // Tokens people make expire and can be revoked.
+    let hash = "0123456789abcdef0123456789abcdef";
+    store.create_api_token(&NewApiToken { user_id: uid, name: "script".into(), token_hash: hash.into(), created_at_ms: 1, expires_at_ms: Some(now_ms() + 60_000) }).unwrap();
+    store.create_api_token(&NewApiToken { user_id: uid, name: "old".into(), token_hash: "ffff".into(), created_at_ms: 1, expires_at_ms: Some(now_ms() - 1) }).unwrap();
+    assert!(store.api_token_user(hash).unwrap().is_some());
+    assert!(store.api_token_user("ffff").unwrap().is_none(), "expired");
+    assert!(!store.revoke_api_token("0123456789ab", Some(uid + 1), 5).unwrap(), "not the owner's");
+    assert!(store.revoke_api_token("0123456789AB", Some(uid), 5).unwrap());
+    assert!(store.api_token_user(hash).unwrap().is_none(), "revoked");
+    let mut listed = store.api_tokens(Some(uid)).unwrap();
+    listed.sort_by(|a, b| a.name.cmp(&b.name));
+    assert_eq!(listed.iter().map(|t| (t.name.as_str(), t.revoked_at_ms)).collect::<Vec<_>>(), [("old", None), ("script", Some(5)), ("t", None)]);
     assert_eq!(store.user_by_name("admin").unwrap().unwrap().display_name, "管理者");
     let users = store.users().unwrap();
     assert_eq!(users.iter().map(|u| (u.username.as_str(), u.role.as_str())).collect::<Vec<_>>(), [("admin", "administrator")]);

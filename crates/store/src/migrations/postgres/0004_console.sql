@@ -57,3 +57,7 @@ CREATE TABLE unknown_devices (
     decided_by TEXT,
     decided_at_ms BIGINT
 );
+
+-- API tokens that people make for their scripts: they expire and can be revoked.
+ALTER TABLE api_tokens ADD COLUMN expires_at_ms BIGINT;
+ALTER TABLE api_tokens ADD COLUMN revoked_at_ms BIGINT;
