@@ -354,6 +354,15 @@ impl Store for PgStore {
             let serial = meaningful_serial(req.serial.as_deref());
             let asset_id: i64 = match matched {
                 Some((id, _)) => {
+                    // The matched asset takes the agent's hostname; the change is in its history.
+                    let old: String = tx.query_one("SELECT hostname FROM assets WHERE id = $1", &[&id]).map_err(err)?.get(0);
+                    if old != req.hostname {
+                        tx.execute(
+                            "INSERT INTO asset_history (asset_id, field, old_value, new_value, actor, at_ms) VALUES ($1, 'hostname', $2, $3, $4, $5)",
+                            &[&id, &old, &req.hostname, &format!("agent:{}", req.agent_id), &req.now_ms],
+                        )
+                        .map_err(err)?;
+                    }
                     tx.execute("UPDATE assets SET hostname = $2, serial = COALESCE(serial, $3) WHERE id = $1", &[&id, &req.hostname, &serial]).map_err(err)?;
                     id
                 }

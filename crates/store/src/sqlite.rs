@@ -344,6 +344,15 @@ impl Store for SqliteStore {
             let (matched, superseded_agent) = match_asset(tx, req)?;
             let asset_id = match matched {
                 Some((id, _)) => {
+                    // The matched asset takes the agent's hostname; the change is in its history.
+                    let old: String = tx.query_row("SELECT hostname FROM assets WHERE id = ?1", [id], |r| r.get(0)).map_err(err)?;
+                    if old != req.hostname {
+                        tx.execute(
+                            "INSERT INTO asset_history (asset_id, field, old_value, new_value, actor, at_ms) VALUES (?1, 'hostname', ?2, ?3, ?4, ?5)",
+                            params![id, old, req.hostname, format!("agent:{}", req.agent_id), req.now_ms],
+                        )
+                        .map_err(err)?;
+                    }
                     tx.execute("UPDATE assets SET hostname = ?2, serial = COALESCE(serial, ?3) WHERE id = ?1", params![id, req.hostname, meaningful_serial(req.serial.as_deref())])
                         .map_err(err)?;
                     id

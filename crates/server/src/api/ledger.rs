@@ -62,6 +62,19 @@ pub async fn check_changes(state: &SharedState, fields: &BTreeMap<String, Option
                     ))
                 }
             },
+            "vm_host" => match v {
+                None => None,
+                Some(v) => {
+                    let id = lanward_ledger::check("vm_host", v).map_err(|(ja, en)| invalid(ja, en))?;
+                    // A VM guest names its host: an asset that is a VM host.
+                    let (store, host_id) = (state.store.clone(), id.parse::<i64>().unwrap_or_default());
+                    let host = tokio::task::spawn_blocking(move || store.get_asset(host_id)).await??;
+                    match host {
+                        Some(h) if h.kind == "vm_host" => Some(id),
+                        _ => return Err(invalid(format!("項目 vm_host: 資産 {id} は仮想化ホストではありません"), format!("field vm_host: asset {id} is not a VM host"))),
+                    }
+                }
+            },
             f if lanward_ledger::is_field(f) => match v {
                 None => None,
                 Some(v) => Some(lanward_ledger::check(f, v).map_err(|(ja, en)| invalid(ja, en))?),
