@@ -3,7 +3,7 @@
 //! many agents and short intervals, as the load generator of benchmarks.
 
 use crate::client::{self, ServerClient};
-use crate::collect::fake::{site_index, FakeMachine};
+use crate::collect::fake::{simulated_site, FakeMachine};
 use crate::collect::CollectConfig;
 use crate::core::{AgentCore, AgentState, Stats};
 use crate::spool::MemorySpool;
@@ -116,9 +116,10 @@ pub fn enroll_all(opts: &SimOptions, progress: &(dyn Fn(u64) + Sync)) -> Result<
 
 fn enroll_one(opts: &SimOptions, base: &ServerClient, i: usize, saved: Option<&(String, String)>) -> Result<SimAgent> {
     let index = opts.first_index + i;
-    let site = site_index(index % 680, 680.min(opts.first_index + opts.count).max(1));
+    let end = opts.first_index + opts.count;
+    let site = simulated_site(index, end);
     let token = &opts.tokens[if opts.tokens.len() == 1 { 0 } else { site % opts.tokens.len() }];
-    let machine = Arc::new(FakeMachine::new(index, site, opts.heavy));
+    let machine = Arc::new(FakeMachine::new(index, site, opts.heavy).with_peers(opts.first_index..end));
     let restored = saved.and_then(|(id, seed)| {
         let seed = <[u8; 32]>::try_from(hex::decode(seed).ok()?).ok()?;
         Some((id.clone(), ed25519_dalek::SigningKey::from_bytes(&seed)))

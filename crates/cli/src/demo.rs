@@ -125,7 +125,9 @@ pub fn run(data: PathBuf, listen: SocketAddr, agents: usize) -> Result<()> {
 /// per site, the Hyper-V hosts and some printers, kept by hand in the
 /// ledger as the bureau's Excel list keeps them today.
 fn seed_network_devices(api: &ApiClient) -> Result<()> {
-    let mut devices: Vec<(String, &str, &str, String, &str)> = Vec::new();
+    // (hostname, kind, site, IP, MAC, department); routers and printers carry
+    // the MACs the simulated PCs see, so only real strangers are "unknown".
+    let mut devices: Vec<(String, &str, &str, String, String, &str)> = Vec::new();
     for (i, (code, _, _)) in SITES.iter().enumerate() {
         let n = i + 1;
         let (routers, l3, l2) = match *code {
@@ -137,24 +139,26 @@ fn seed_network_devices(api: &ApiClient) -> Result<()> {
             _ => (1, 0, 2),
         };
         for r in 1..=routers {
-            devices.push((format!("SUIDO-RT-{code}{r:02}"), "router", code, format!("10.{n}.90.{r}"), "施設課"));
+            let mac = if r == 1 { lanward_agent::collect::fake::site_router_mac(i) } else { String::new() };
+            devices.push((format!("SUIDO-RT-{code}{r:02}"), "router", code, format!("10.{n}.90.{r}"), mac, "施設課"));
         }
         for s in 1..=l3 {
-            devices.push((format!("SUIDO-L3-{code}{s:02}"), "l3_switch", code, format!("10.{n}.90.{}", 10 + s), "施設課"));
+            devices.push((format!("SUIDO-L3-{code}{s:02}"), "l3_switch", code, format!("10.{n}.90.{}", 10 + s), String::new(), "施設課"));
         }
         for s in 1..=l2 {
-            devices.push((format!("SUIDO-L2-{code}{s:02}"), "l2_switch", code, format!("10.{n}.90.{}", 20 + s), "施設課"));
+            devices.push((format!("SUIDO-L2-{code}{s:02}"), "l2_switch", code, format!("10.{n}.90.{}", 20 + s), String::new(), "施設課"));
         }
-        devices.push((format!("SUIDO-PRN-{code}01"), "printer", code, format!("10.{n}.50.11"), "総務課"));
+        let (printer_ip, printer_mac) = lanward_agent::collect::fake::site_printer(i);
+        devices.push((format!("SUIDO-PRN-{code}01"), "printer", code, printer_ip, printer_mac, "総務課"));
     }
     for h in 1..=3 {
-        devices.push((format!("SUIDO-HV{h:02}"), "vm_host", "HQ", format!("10.1.10.{}", 20 + h), "経営企画課"));
+        devices.push((format!("SUIDO-HV{h:02}"), "vm_host", "HQ", format!("10.1.10.{}", 20 + h), String::new(), "経営企画課"));
     }
-    for (hostname, kind, site, ip, dept) in devices {
+    for (hostname, kind, site, ip, mac, dept) in devices {
         api.post(
             "/api/v1/assets",
             &json!({"hostname": hostname, "kind": kind, "site": site, "fields": {
-                "ip_addresses": ip, "department": dept, "status": "in_use",
+                "ip_addresses": ip, "mac_addresses": mac, "department": dept, "status": "in_use",
                 "vendor": "東北ネットワーク保守株式会社", "vendor_contact": "022-000-0000 (平日 8:30-17:15)",
                 "building": if site == "HQ" { "本庁舎" } else { "" },
             }}),

@@ -41,6 +41,12 @@ pub fn site_index(index: usize, count: usize) -> usize {
     SITES.len() - 1
 }
 
+/// The site of simulated PC `index` when PCs `..end` are simulated (the
+/// rule `simulate` uses; at most 680 PCs, then the sites repeat).
+pub fn simulated_site(index: usize, end: usize) -> usize {
+    site_index(index % 680, 680.min(end).max(1))
+}
+
 /// Small deterministic generator, so a simulated PC looks the same on
 /// every run.
 fn mix(mut x: u64) -> u64 {
@@ -61,6 +67,59 @@ pub struct FakeMachine {
     /// Windows-sized inventory for benchmarks: about 300 applications and
     /// 150 hotfixes instead of a typical office PC's 60 and 40.
     pub heavy: bool,
+    /// The indices of the PCs simulated alongside (their sites by
+    /// [`simulated_site`]): the other PCs in a neighbour cache are taken
+    /// from these, so that they are enrolled assets and not "unknown".
+    pub peers: std::ops::Range<usize>,
+}
+
+/// The `salt`-th random number of simulated PC `index`.
+fn machine_r(index: usize, salt: u64) -> u64 {
+    mix(mix(index as u64 + 1) ^ mix(salt))
+}
+
+/// The VLAN (third octet) of simulated PC `index`'s address.
+fn machine_vlan(index: usize) -> u8 {
+    20 + (machine_r(index, 18) % 10) as u8
+}
+
+/// The host part (fourth octet) of simulated PC `index`'s address: 10-249,
+/// so that .1 (gateway) and .250-.254 stay free.
+fn machine_host(index: usize) -> u8 {
+    10 + (index % 240) as u8
+}
+
+/// The MAC of simulated PC `index`'s network adapter.
+fn machine_mac(index: usize) -> String {
+    let mac = machine_r(index, 19).to_be_bytes();
+    format!("00:1B:{:02X}:{:02X}:{:02X}:{:02X}", mac[0], mac[1], mac[2], mac[3])
+}
+
+/// The interface every simulated PC sees its neighbours on.
+const FAKE_INTERFACE: &str = "イーサネット";
+
+/// The MAC of a site's router (a YAMAHA RTX, OUI 00:A0:DE): the default
+/// gateway `10.<site>.<vlan>.1` of every VLAN of the site answers with it.
+pub fn site_router_mac(site: usize) -> String {
+    format!("00:A0:DE:{:02X}:00:01", (site + 1) % 256)
+}
+
+/// A site's printer (a FUJIFILM multifunction printer, OUI 08:00:37) at
+/// `10.<site>.50.11`, the address the demo's ledger gives it: (IP, MAC).
+pub fn site_printer(site: usize) -> (String, String) {
+    let b = mix(site as u64 + 1000).to_be_bytes();
+    (format!("10.{}.50.11", site + 1), format!("08:00:37:{:02X}:{:02X}:{:02X}", b[0], b[1], b[2]))
+}
+
+/// The device nobody registered on VLAN `vlan` of `site` (a personal
+/// Wi-Fi router or a printer bought by a department), at
+/// `10.<site>.<vlan>.250-254`, above every simulated PC's address.
+pub fn unknown_device(site: usize, vlan: u8) -> (String, String) {
+    let h = mix(((site as u64) << 8 | vlan as u64) ^ 0x5eed);
+    let b = h.to_be_bytes();
+    // BUFFALO (Wi-Fi router), Brother (printer), I-O DATA (Wi-Fi router).
+    let oui = ["00:1D:73", "00:80:77", "00:A0:B0"][(h % 3) as usize];
+    (format!("10.{}.{vlan}.{}", site + 1, 250 + b[7] % 5), format!("{oui}:{:02X}:{:02X}:{:02X}", b[0], b[1], b[2]))
 }
 
 const BUREAU_APPS: &[(&str, &str, &str)] = &[
@@ -98,7 +157,14 @@ impl FakeMachine {
             seed: mix(index as u64 + 1),
             generation: AtomicU64::new(0),
             heavy,
+            peers: 0..680,
         }
+    }
+
+    /// Sets the PCs simulated alongside this one (see [`FakeMachine::peers`]).
+    pub fn with_peers(mut self, peers: std::ops::Range<usize>) -> Self {
+        self.peers = peers;
+        self
     }
 
     fn r(&self, salt: u64) -> u64 {
@@ -177,16 +243,62 @@ impl FakeMachine {
     }
 
     pub fn network(&self) -> Vec<Nic> {
-        let vlan = 20 + (self.r(18) % 10) as u8;
-        let host = 10 + (self.index % 240) as u8;
+        let vlan = machine_vlan(self.index);
+        let host = machine_host(self.index);
         let mac = self.r(19).to_be_bytes();
         vec![Nic {
             name: "Intel(R) Ethernet Connection (17) I219-LM".into(),
-            mac: Some(format!("00:1B:{:02X}:{:02X}:{:02X}:{:02X}", mac[0], mac[1], mac[2], mac[3])),
+            mac: Some(machine_mac(self.index)),
             ipv4: vec![format!("10.{}.{vlan}.{host}", self.site + 1)],
             ipv6: vec![format!("fe80::{:x}:{:x}", mac[4], mac[5])],
             speed_mbps: Some(1000),
         }]
+    }
+
+    /// Whether this PC's neighbour cache holds its subnet's unregistered
+    /// device: about one PC in twelve.
+    pub fn sees_unknown_device(&self) -> bool {
+        self.r(30).is_multiple_of(12)
+    }
+
+    /// The neighbour cache: the default gateway, the site's printer, one to
+    /// three other simulated PCs of the same VLAN and, for a few PCs, an
+    /// unregistered device. A handful of entries, the same at every
+    /// collection.
+    pub fn neighbors(&self) -> Vec<Neighbor> {
+        let site = self.site;
+        let vlan = machine_vlan(self.index);
+        let host = machine_host(self.index);
+        let entry = |ip: String, mac: String| Neighbor { ip, mac: Some(mac), interface: Some(FAKE_INTERFACE.into()) };
+        let mut list = vec![entry(format!("10.{}.{vlan}.1", site + 1), site_router_mac(site))];
+        let (ip, mac) = site_printer(site);
+        list.push(entry(ip, mac));
+        // Other PCs of the subnet: the nearest simulated PCs of the same
+        // site and VLAN (a few hundred indices either side at most).
+        let wanted = 1 + (self.r(31) % 3) as usize;
+        let mut found = 0;
+        for d in 1..=400usize {
+            let candidates = [self.index.checked_add(d), self.index.checked_sub(d)];
+            for j in candidates.into_iter().flatten() {
+                if found < wanted
+                    && self.peers.contains(&j)
+                    && simulated_site(j, self.peers.end) == site
+                    && machine_vlan(j) == vlan
+                    && machine_host(j) != host
+                {
+                    list.push(entry(format!("10.{}.{vlan}.{}", site + 1, machine_host(j)), machine_mac(j)));
+                    found += 1;
+                }
+            }
+            if found == wanted {
+                break;
+            }
+        }
+        if self.sees_unknown_device() {
+            let (ip, mac) = unknown_device(site, vlan);
+            list.push(entry(ip, mac));
+        }
+        super::neighbors::finish(list)
     }
 
     pub fn software(&self) -> Vec<Software> {
@@ -268,7 +380,7 @@ impl FakeMachine {
     }
 
     pub fn collectors(self: &Arc<Self>) -> Vec<Box<dyn Collector>> {
-        ["os", "hardware", "storage", "network", "software", "hotfixes", "office", "antivirus"]
+        ["os", "hardware", "storage", "network", "neighbors", "software", "hotfixes", "office", "antivirus"]
             .iter()
             .map(|name| Box::new(FakeSection { machine: self.clone(), name }) as Box<dyn Collector>)
             .collect()
@@ -291,6 +403,7 @@ impl Collector for FakeSection {
             "hardware" => super::to_json(&m.hardware()),
             "storage" => super::to_json(&m.storage()),
             "network" => super::to_json(&m.network()),
+            "neighbors" => super::to_json(&m.neighbors()),
             "software" => super::to_json(&m.software()),
             "hotfixes" => super::to_json(&m.hotfixes()),
             "office" => super::to_json(&m.office()),
@@ -322,5 +435,59 @@ mod tests {
             let json = c.collect(&CollectConfig::default(), &mut Vec::new()).unwrap();
             validate_section(c.section(), &json).unwrap();
         }
+    }
+
+    /// The demo's 50 PCs (`lanward demo` default) and the bureau's 680, as
+    /// `simulate` builds them.
+    fn simulated(count: usize) -> Vec<FakeMachine> {
+        (0..count).map(|i| FakeMachine::new(i, simulated_site(i, count), false).with_peers(0..count)).collect()
+    }
+
+    #[test]
+    fn neighbors_are_a_handful_of_consistent_devices() {
+        for count in [50, 680] {
+            let pcs = simulated(count);
+            let mut unknown = 0;
+            for pc in &pcs {
+                let list = pc.neighbors();
+                validate_section("neighbors", &serde_json::to_string(&list).unwrap()).unwrap();
+                assert_eq!(list, pc.neighbors(), "same list at every collection");
+                assert!((2..=6).contains(&list.len()), "{}: {} neighbours", pc.hostname, list.len());
+                let nic = &pc.network()[0];
+                let own_ip = &nic.ipv4[0];
+                let subnet = own_ip.rsplit_once('.').unwrap().0;
+                // The gateway: .1 of the PC's subnet, the site's router MAC.
+                let gw = list.iter().find(|n| n.ip == format!("{subnet}.1")).expect("gateway");
+                assert_eq!(gw.mac, Some(site_router_mac(pc.site)));
+                assert!(list.iter().any(|n| n.ip == site_printer(pc.site).0));
+                for n in &list {
+                    assert_ne!(&n.ip, own_ip);
+                    assert_ne!(n.mac, nic.mac);
+                    let mac = n.mac.as_deref().unwrap();
+                    assert_eq!(super::super::neighbors::normalize_mac(mac).as_deref(), Some(mac));
+                    // Another PC: a simulated PC of the same site with exactly that address and MAC.
+                    if mac.starts_with("00:1B:") {
+                        assert!(
+                            pcs.iter().any(|o| o.site == pc.site && o.network()[0].ipv4[0] == n.ip && o.network()[0].mac.as_deref() == Some(mac)),
+                            "{} sees {n:?}, which is no simulated PC",
+                            pc.hostname
+                        );
+                    }
+                }
+                if pc.sees_unknown_device() {
+                    let (ip, mac) = unknown_device(pc.site, machine_vlan(pc.index));
+                    assert!(ip.starts_with(&format!("{subnet}.25")));
+                    assert!(list.iter().any(|n| n.ip == ip && n.mac.as_deref() == Some(mac.as_str())));
+                    assert!(pcs.iter().all(|o| o.network()[0].ipv4[0] != ip));
+                    unknown += 1;
+                }
+            }
+            // Something for the demo's unknown devices page, but a small fraction.
+            assert!(unknown >= 2 && unknown * 8 <= count, "{unknown} of {count} PCs see an unknown device");
+        }
+        // Most PCs of the bureau see at least one other PC.
+        let pcs = simulated(680);
+        let with_peers = pcs.iter().filter(|pc| pc.neighbors().iter().any(|n| n.mac.as_deref().is_some_and(|m| m.starts_with("00:1B:")))).count();
+        assert!(with_peers > 600, "{with_peers}");
     }
 }

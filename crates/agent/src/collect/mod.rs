@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 pub mod fake;
 pub mod hardware;
 pub mod hotfixes;
+pub mod neighbors;
 pub mod network;
 pub mod office;
 pub mod os;
@@ -60,6 +61,7 @@ pub fn platform_collectors() -> Vec<Box<dyn Collector>> {
         Box::new(hardware::HardwareCollector),
         Box::new(storage::StorageCollector),
         Box::new(network::NetworkCollector),
+        Box::new(neighbors::NeighborsCollector),
         Box::new(software::SoftwareCollector),
     ];
     #[cfg(windows)]

@@ -2,10 +2,13 @@
 //! `lanward-agent` process (or the agent library) on loopback.
 
 mod browser_harness;
+mod cli_ledger;
+mod console;
 mod bad_input;
 mod enrolment;
 mod faults;
 mod ledger;
+mod roles;
 mod support;
 mod users_audit;
 mod wine;

@@ -12,6 +12,7 @@ pub mod antivirus;
 pub mod decode;
 pub mod hardware;
 pub mod hotfixes;
+pub mod neighbors;
 pub mod network;
 pub mod office;
 pub mod os;

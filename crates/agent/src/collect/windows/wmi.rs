@@ -22,6 +22,7 @@ use std::time::Duration;
 pub const CIMV2: &str = r"ROOT\CIMV2";
 pub const SECURITY_CENTER2: &str = r"ROOT\SecurityCenter2";
 pub const STORAGE: &str = r"ROOT\Microsoft\Windows\Storage";
+pub const STANDARD_CIMV2: &str = r"ROOT\StandardCimv2";
 
 const DEFAULT_TIMEOUT_SECS: u64 = 20;
 
