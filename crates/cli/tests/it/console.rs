@@ -366,7 +366,7 @@ fn console_end_to_end_in_chromium() -> anyhow::Result<()> {
     assert!(browser.find("#me")?.text()?.contains("(administrator)"), "{}", browser.find("#me")?.text()?);
     assert_eq!(browser.find("a.lang")?.text()?, "日本語");
     let rows = history_rows(&browser)?;
-    assert!(rows.iter().any(|r| r[1] == "department" && r[3] == "給水装置課"), "field names in English: {rows:?}");
+    assert!(rows.iter().any(|r| r[1] == "Department" && r[3] == "給水装置課"), "field names in English: {rows:?}");
     let page = browser.page_source()?;
     for ja in ["変更履歴", "保存", "ダッシュボード", "台帳"] {
         if page.contains(ja) {

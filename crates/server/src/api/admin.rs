@@ -32,14 +32,23 @@ pub struct AssetParams {
     pub department: Option<String>,
     pub status: Option<String>,
     pub os: Option<String>,
-    /// Only assets whose agent has not checked in for this many days.
-    pub not_seen_days: Option<u32>,
+    /// Only assets whose agent has not checked in for this many days
+    /// (text, so that an empty form field means "no filter").
+    pub not_seen_days: Option<String>,
     /// id, hostname, kind, site, department, os, last_seen; `-` in front sorts descending.
     pub sort: Option<String>,
-    pub limit: Option<u32>,
-    pub offset: Option<u64>,
+    pub limit: Option<String>,
+    pub offset: Option<String>,
     /// `summary` leaves out hardware and software details.
     pub view: Option<String>,
+}
+
+/// A number from a query parameter; empty means absent.
+fn number<T: std::str::FromStr>(name: &str, v: &Option<String>) -> ApiResult<Option<T>> {
+    match v.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(t) => t.parse().map(Some).map_err(|_| AppError::bad_request("parameter_invalid", format!("{name} は数値で指定してください ({t})"), format!("{name} must be a number ({t})"))),
+    }
 }
 
 fn some(s: &Option<String>) -> Option<String> {
@@ -64,11 +73,11 @@ impl AssetParams {
             department: some(&self.department),
             status: some(&self.status),
             os: some(&self.os),
-            not_seen_since_ms: self.not_seen_days.map(|d| lanward_store::now_ms() - d as i64 * 86_400_000),
+            not_seen_since_ms: number::<u32>("not_seen_days", &self.not_seen_days)?.map(|d| lanward_store::now_ms() - d as i64 * 86_400_000),
             sort,
             descending,
-            limit: self.limit.unwrap_or(100).clamp(1, 1000),
-            offset: self.offset.unwrap_or(0),
+            limit: number::<u32>("limit", &self.limit)?.unwrap_or(100).clamp(1, 1000),
+            offset: number::<u64>("offset", &self.offset)?.unwrap_or(0),
             with_sections,
         })
     }

@@ -45,7 +45,11 @@ pub async fn ca_certificate(State(state): State<SharedState>) -> ([(axum::http::
     ([(axum::http::header::CONTENT_TYPE, "application/x-pem-file")], state.ca_pem.clone())
 }
 
-pub async fn enroll(State(state): State<SharedState>, body: Result<Bytes, BytesRejection>) -> ApiResult<Json<EnrollResponse>> {
+pub async fn enroll(
+    State(state): State<SharedState>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<EnrollResponse>> {
     let body = body_or_error(body)?;
     let req: EnrollRequest = parse_json(&body)?;
     let token = EnrollmentToken::parse(&req.token)
@@ -114,7 +118,7 @@ pub async fn enroll(State(state): State<SharedState>, body: Result<Bytes, BytesR
             matched_by.unwrap_or("new"),
             superseded.as_deref().unwrap_or("-")
         ),
-        source: String::new(),
+        source: peer.ip().to_string(),
     };
     tokio::task::spawn_blocking(move || store.append_audit(&audit)).await??;
     tracing::info!(agent = %agent_id, %hostname, %site, "agent enrolled");

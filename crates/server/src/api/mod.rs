@@ -132,7 +132,8 @@ fn is_console(path: &str) -> bool {
 pub async fn enforce(State(state): State<SharedState>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_default();
-    let uri = req.uri().path().to_string();
+    let uri = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| req.uri().path().to_string());
+    let lang = crate::console::Lang::from_headers(req.headers());
     let Some(access) = rule_for(&method, &path) else {
         return crate::auth::forbidden_no_rule().into_response();
     };
@@ -165,7 +166,7 @@ pub async fn enforce(State(state): State<SharedState>, req: Request, next: Next)
             format!("this needs role {}", roles.join(" or ")),
         );
         if is_console(&path) {
-            return crate::console::error_page(&caller, e);
+            return crate::console::error_page(lang, &caller, e);
         }
         return e.into_response();
     }

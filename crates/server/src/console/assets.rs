@@ -29,23 +29,62 @@ fn status_label(lang: Lang, s: &str) -> String {
 fn kind_text(lang: Lang, k: &str) -> String {
     match lang {
         Lang::Ja => kind_label(k).to_string(),
-        Lang::En => k.replace('_', " "),
+        Lang::En => match k {
+            "pc" => "PC".into(),
+            "vm_host" => "VM host".into(),
+            "vm_guest" => "VM guest".into(),
+            "l3_switch" => "L3 switch".into(),
+            "l2_switch" => "L2 switch".into(),
+            other => capitalised(other),
+        },
     }
 }
 
-fn field_label(lang: Lang, f: &str) -> String {
-    match lang {
-        Lang::Ja => label(f).to_string(),
-        Lang::En => f.replace('_', " "),
+fn capitalised(s: &str) -> String {
+    let s = s.replace('_', " ");
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+}
+
+pub fn field_label(lang: Lang, f: &str) -> String {
+    match (lang, f) {
+        (Lang::Ja, _) => label(f).to_string(),
+        (Lang::En, "ip_addresses") => "IP addresses".into(),
+        (Lang::En, "mac_addresses") => "MAC addresses".into(),
+        (Lang::En, "vm_host") => "VM host".into(),
+        (Lang::En, _) => capitalised(f),
+    }
+}
+
+/// A value in the history or ledger as people read it (kinds and statuses
+/// by their names).
+fn value_text(lang: Lang, field: &str, v: &str) -> String {
+    match field {
+        "kind" => kind_text(lang, v),
+        "status" => status_label(lang, v),
+        _ => v.to_string(),
+    }
+}
+
+fn site_text(sites: &[lanward_store::SiteRecord], code: &str) -> String {
+    match sites.iter().find(|s| s.code == code) {
+        Some(s) => format!("{} {}", s.code, s.name),
+        None => code.to_string(),
     }
 }
 
 pub async fn dashboard(State(state): State<SharedState>, user: AdminUser, headers: HeaderMap) -> PageResult {
     let lang = Lang::from_headers(&headers);
-    let store = state.store.clone();
+    let (store, store2) = (state.store.clone(), state.store.clone());
     let cutoff = lanward_store::now_ms() - 7 * 86_400_000;
-    let s = tokio::task::spawn_blocking(move || store.asset_summary(cutoff)).await.map_err(AppError::from).page(&user, lang)?.map_err(AppError::from).page(&user, lang)?;
+    let (s, sites) = tokio::task::spawn_blocking(move || -> lanward_store::Result<_> { Ok((store.asset_summary(cutoff)?, store2.sites()?)) })
+        .await
+        .map_err(AppError::from)
+        .page(&user, lang)?
+        .map_err(AppError::from)
+        .page(&user, lang)?;
     let kinds: Vec<(String, u64)> = s.by_kind.iter().map(|(k, n)| (kind_text(lang, k), *n)).collect();
+    let by_site: Vec<(String, u64)> = s.by_site.iter().map(|(c, n)| (site_text(&sites, c), *n)).collect();
     let os: Vec<(String, u64)> = s.by_os.iter().take(12).cloned().collect();
     let body = html! {
         div.grid {
@@ -57,8 +96,10 @@ pub async fn dashboard(State(state): State<SharedState>, user: AdminUser, header
         }
         div.grid {
             div.card { h2 { (lang.t("種別ごと", "By kind")) } (bar_chart(&kinds, 420)) }
-            div.card { h2 { (lang.t("拠点ごと", "By site")) } (bar_chart(&s.by_site, 420)) }
-            div.card { h2 { (lang.t("OS ビルドごと", "By OS build")) } (bar_chart(&os, 560)) }
+            div.card { h2 { (lang.t("拠点ごと", "By site")) } (bar_chart(&by_site, 420)) }
+        }
+        div.grid {
+            div.card.wide { h2 { (lang.t("OS ビルドごと", "By OS build")) } (bar_chart(&os, 860)) }
         }
     };
     Ok(html_response(layout(lang, Some(&user), lang.t("ダッシュボード", "Dashboard"), body)))
@@ -71,8 +112,8 @@ fn query_string(p: &AssetParams, sort: Option<&str>, offset: Option<u64>) -> Str
             parts.push(format!("{k}={}", super::url_encode(v)));
         }
     }
-    if let Some(d) = p.not_seen_days {
-        parts.push(format!("not_seen_days={d}"));
+    if let Some(d) = p.not_seen_days.as_deref().filter(|d| !d.is_empty()) {
+        parts.push(format!("not_seen_days={}", super::url_encode(d)));
     }
     if let Some(s) = sort.or(p.sort.as_deref()).filter(|s| !s.is_empty()) {
         parts.push(format!("sort={}", super::url_encode(s)));
@@ -128,7 +169,7 @@ pub async fn list(State(state): State<SharedState>, user: AdminUser, headers: He
                 @for (k, _) in STATUSES { option value=(k) selected[p.status.as_deref() == Some(*k)] { (status_label(lang, k)) } }
             } }
             label { "OS" input type="text" name="os" value=(val(&p.os)) size="10"; }
-            label { (lang.t("未接続 (日)", "Not seen (days)")) input type="number" name="not_seen_days" min="1" value=(p.not_seen_days.map(|d| d.to_string()).unwrap_or_default()) style="width:70px"; }
+            label { (lang.t("未接続 (日)", "Not seen (days)")) input type="number" name="not_seen_days" min="1" value=(p.not_seen_days.clone().unwrap_or_default()) style="width:70px"; }
             button #search type="submit" { (lang.t("絞り込む", "Filter")) }
             @if can(&user, LEDGER_WRITERS) { a.button href="/assets/new" { (lang.t("資産を追加", "Add asset")) } }
         }
@@ -217,7 +258,7 @@ pub async fn page(State(state): State<SharedState>, user: AdminUser, headers: He
                 table.fields { tbody {
                     tr { th { (lang.t("ホスト名", "Hostname")) } td #hostname { (asset.hostname) } }
                     tr { th { (lang.t("種別", "Kind")) } td { (kind_text(lang, &asset.kind)) } }
-                    tr { th { (lang.t("拠点", "Site")) } td { (asset.site) } }
+                    tr { th { (lang.t("拠点", "Site")) } td { (site_text(&sites, &asset.site)) } }
                     tr { th { (lang.t("シリアル番号", "Serial")) } td { (asset.serial.clone().unwrap_or_default()) } }
                     tr { th { (lang.t("エージェント", "Agent")) } td {
                         @match (&asset.agent_id, asset.agent_revoked) {
@@ -230,7 +271,7 @@ pub async fn page(State(state): State<SharedState>, user: AdminUser, headers: He
                     (text_rows(&v, &[("/os/name", "OS", "OS"), ("/os/display_version", "バージョン", "Version"), ("/os/build", "ビルド", "Build"), ("/os/domain", "ドメイン", "Domain")], lang))
                 } }
             }
-            div.card {
+            @if !v["hardware"].is_null() { div.card {
                 h2 { (lang.t("ハードウェア", "Hardware")) }
                 table.fields { tbody {
                     (text_rows(&v, &[("/hardware/vendor", "メーカー", "Vendor"), ("/hardware/model", "機種", "Model"), ("/hardware/cpu/model", "CPU", "CPU"), ("/hardware/memory_bytes", "メモリ (バイト)", "Memory (bytes)"), ("/hardware/bios/version", "BIOS", "BIOS")], lang))
@@ -238,7 +279,7 @@ pub async fn page(State(state): State<SharedState>, user: AdminUser, headers: He
                         @for n in nics { tr { th { (n["name"].as_str().unwrap_or("")) } td { (n["mac"].as_str().unwrap_or("")) " " (n["ipv4"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default()) } } }
                     }
                 } }
-            }
+            } }
         }
         h2 { (lang.t("台帳", "Ledger")) }
         @if editable {
@@ -257,14 +298,14 @@ pub async fn page(State(state): State<SharedState>, user: AdminUser, headers: He
                 p { button #save type="submit" { (lang.t("保存", "Save")) } }
             }
         } @else {
-            table.fields { tbody { @for f in lanward_ledger::field_names() { tr { th { (field_label(lang, f)) } td { (get(f)) } } } } }
+            table.fields { tbody { @for f in lanward_ledger::field_names() { tr { th { (field_label(lang, f)) } td { (value_text(lang, f, &get(f))) } } } } }
         }
         h2 { (lang.t("変更履歴", "History")) }
         table #history {
             thead { tr { th { (lang.t("日時", "When")) } th { (lang.t("項目", "Field")) } th { (lang.t("変更前", "Old")) } th { (lang.t("変更後", "New")) } th { (lang.t("変更者", "By")) } } }
             tbody { @for h in history.iter().rev() { tr {
-                td { (jst_minutes(h.at_ms)) } td { (field_label(lang, &h.field)) }
-                td { (h.old_value.clone().unwrap_or_default()) } td { (h.new_value.clone().unwrap_or_default()) } td { (h.actor) }
+                td.nowrap { (jst_minutes(h.at_ms)) } td { (field_label(lang, &h.field)) }
+                td { (value_text(lang, &h.field, h.old_value.as_deref().unwrap_or(""))) } td { (value_text(lang, &h.field, h.new_value.as_deref().unwrap_or(""))) } td { (h.actor) }
             } } }
         }
         h2 { (lang.t("ソフトウェア", "Software")) " (" (software.len()) ")" }

@@ -96,13 +96,12 @@ pub fn url_encode(s: &str) -> String {
 }
 
 /// A refusal or failure shown as a page.
-pub fn error_page(user: &AdminUser, e: AppError) -> Response {
-    let lang = Lang::Ja;
+pub fn error_page(lang: Lang, user: &AdminUser, e: AppError) -> Response {
     let body = html! {
-        div.error role="alert" { h2 { (lang.t("エラー", "Error")) } p { (e.ja) } p.en { (e.en) } }
+        div.error role="alert" { h2 { (lang.t("エラー", "Error")) } p { (if lang == Lang::Ja { &e.ja } else { &e.en }) } }
         p { a href="/" { (lang.t("ダッシュボードへ戻る", "Back to the dashboard")) } }
     };
-    (e.status, html_response(layout(lang, Some(user), "エラー", body))).into_response()
+    (e.status, html_response(layout(lang, Some(user), lang.t("エラー", "Error"), body))).into_response()
 }
 
 /// Renders an error of a page handler in the console's layout.
@@ -220,7 +219,8 @@ pub fn html_response(markup: Markup) -> Response {
 pub fn bar_chart(rows: &[(String, u64)], width: u32) -> Markup {
     let max = rows.iter().map(|r| r.1).max().unwrap_or(1).max(1);
     let row_h = 22u32;
-    let label_w = 190u32;
+    // Wide charts (OS builds) have long labels.
+    let (label_w, max_chars) = if width > 600 { (420u32, 60usize) } else { (260u32, 34usize) };
     let bar_w = width.saturating_sub(label_w + 60);
     let height = row_h * rows.len() as u32 + 4;
     html! {
@@ -228,7 +228,8 @@ pub fn bar_chart(rows: &[(String, u64)], width: u32) -> Markup {
             @for (i, (label, n)) in rows.iter().enumerate() {
                 @let y = i as u32 * row_h + 2;
                 @let w = ((*n as f64 / max as f64) * bar_w as f64).round().max(1.0) as u32;
-                text x=(label_w - 6) y=(y + 15) text-anchor="end" { (label) }
+                @let short: String = if label.chars().count() > max_chars { format!("{}…", label.chars().take(max_chars - 1).collect::<String>()) } else { label.clone() };
+                text x=(label_w - 6) y=(y + 15) text-anchor="end" { title { (label) } (short) }
                 rect x=(label_w) y=(y + 3) width=(w) height=(row_h - 6) rx="2" {}
                 text x=(label_w + w + 6) y=(y + 15) { (n) }
             }
@@ -267,8 +268,12 @@ th,td{border:1px solid #d5dce3;padding:4px 6px;text-align:left;vertical-align:to
 th{background:#e8eef4;font-weight:600;white-space:nowrap}
 th a{color:inherit}
 tr:nth-child(even) td{background:#fafbfc}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:16px}
-.card{background:#fff;border:1px solid #d5dce3;border-radius:4px;padding:10px 14px}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:16px;margin-bottom:16px}
+.card{background:#fff;border:1px solid #d5dce3;border-radius:4px;padding:10px 14px;min-width:0;overflow:hidden}
+.card.wide{grid-column:1/-1}
+svg.chart{max-width:100%;height:auto}
+.warn a{color:inherit}
+td.nowrap{white-space:nowrap}
 .big{font-size:28px;font-weight:700}
 .warn{color:#a33}
 .ok{color:#176b3a}

@@ -89,7 +89,9 @@ pub async fn switch_lang(headers: HeaderMap, Query(p): Query<LangParam>) -> Resp
         .get(header::REFERER)
         .and_then(|v| v.to_str().ok())
         .and_then(|r| r.find("://").map(|i| &r[i + 3..]))
-        .and_then(|r| r.find('/').map(|i| r[i..].to_string()));
+        .and_then(|r| r.find('/').map(|i| r[i..].to_string()))
+        // A notice like "saved" belongs to the moment it was shown.
+        .map(|b| b.replace("?saved=1", "").replace("&saved=1", ""));
     let mut resp = Redirect::to(&safe_next(back.as_deref())).into_response();
     resp.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_static(value));
     resp
@@ -345,7 +347,7 @@ pub async fn audit(State(state): State<SharedState>, user: AdminUser, headers: H
             " " a href="/audit.csv" { (lang.t("CSV で書き出す", "Export as CSV")) }
         }
         table #audit { thead { tr { th { "#" } th { (lang.t("日時", "When")) } th { (lang.t("実行者", "Who")) } th { (lang.t("操作", "Action")) } th { (lang.t("対象", "Target")) } th { (lang.t("詳細", "Detail")) } th { (lang.t("接続元", "From")) } } } tbody {
-            @for e in entries.iter().rev() { tr { td { (e.seq) } td { (jst_minutes(e.at_ms)) } td { (e.actor) } td { (e.action) } td { (e.target) } td { (e.detail) } td { (e.source) } } }
+            @for e in entries.iter().rev() { tr { td { (e.seq) } td.nowrap { (jst_minutes(e.at_ms)) } td { (e.actor) } td { (e.action) } td { (e.target) } td { (e.detail) } td { (e.source) } } }
         } }
     };
     Ok(html_response(layout(lang, Some(&user), lang.t("監査ログ", "Audit log"), body)))
