@@ -103,7 +103,9 @@ pub fn all_routes() -> impl Iterator<Item = &'static Route> {
 }
 
 fn rule_for(method: &Method, path: &str) -> Option<Access> {
-    all_routes().find(|r| r.path == path && r.method.eq_ignore_ascii_case(method.as_str())).map(|r| r.access)
+    // axum answers HEAD with the GET handler; so does the rule.
+    let method = if method == Method::HEAD { "get" } else { method.as_str() };
+    all_routes().find(|r| r.path == path && r.method.eq_ignore_ascii_case(method)).map(|r| r.access)
 }
 
 pub fn router(state: SharedState) -> Router {
@@ -130,32 +132,46 @@ fn is_console(path: &str) -> bool {
 /// CSRF token (header `X-CSRF-Token` for the API, form field `csrf` for
 /// console forms). Refusals of presented credentials are audited.
 pub async fn enforce(State(state): State<SharedState>, req: Request, next: Next) -> Response {
+    let (resp, refused) = decide(state, req, next).await;
+    if refused {
+        // The request's body was not read: the connection cannot carry
+        // another request, and the client must know.
+        let mut resp = resp;
+        resp.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+        return resp;
+    }
+    resp
+}
+
+async fn decide(state: SharedState, req: Request, next: Next) -> (Response, bool) {
     let method = req.method().clone();
     let path = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_default();
-    let uri = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| req.uri().path().to_string());
+    // The audit log names the path; the login page returns to path and query.
+    let uri = req.uri().path().to_string();
+    let back = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| uri.clone());
     let lang = crate::console::Lang::from_headers(req.headers());
     let Some(access) = rule_for(&method, &path) else {
-        return crate::auth::forbidden_no_rule().into_response();
+        return (crate::auth::forbidden_no_rule().into_response(), true);
     };
     let roles = match access {
-        Access::Public | Access::Agent => return next.run(req).await,
+        Access::Public | Access::Agent => return (next.run(req).await, false),
         Access::Roles(roles) => roles,
     };
     let source = crate::auth::peer(req.extensions());
     let caller = match authenticate(&state, req.headers(), &source).await {
         Ok(c) => c,
-        Err(AuthFailure::Missing) if is_console(&path) => return crate::console::to_login(&uri),
+        Err(AuthFailure::Missing) if is_console(&path) => return (crate::console::to_login(&back), true),
         Err(AuthFailure::Missing) => {
-            return AppError::unauthorized("login_required", "ログインまたは API トークンが必要です", "sign-in or API token required").into_response()
+            return (AppError::unauthorized("login_required", "ログインまたは API トークンが必要です", "sign-in or API token required").into_response(), true)
         }
         Err(AuthFailure::Invalid(e)) => {
             let _ = audit(&state, "anonymous".into(), "auth.rejected", format!("{method} {uri}"), e.code.to_string(), source).await;
             if is_console(&path) {
-                return crate::console::to_login(&uri);
+                return (crate::console::to_login(&back), true);
             }
-            return e.into_response();
+            return (e.into_response(), true);
         }
-        Err(AuthFailure::Unavailable(e)) => return e.into_response(),
+        Err(AuthFailure::Unavailable(e)) => return (e.into_response(), true),
     };
     if !roles.contains(&caller.user.role.as_str()) {
         let _ = audit(&state, caller.actor(), "access.denied", format!("{method} {uri}"), format!("role={}", caller.user.role), source).await;
@@ -166,9 +182,9 @@ pub async fn enforce(State(state): State<SharedState>, req: Request, next: Next)
             format!("this needs role {}", roles.join(" or ")),
         );
         if is_console(&path) {
-            return crate::console::error_page(lang, &caller, e);
+            return (crate::console::error_page(lang, &caller, e), true);
         }
-        return e.into_response();
+        return (e.into_response(), true);
     }
     let unsafe_method = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
     let mut req = req;
@@ -181,14 +197,16 @@ pub async fn enforce(State(state): State<SharedState>, req: Request, next: Next)
         };
         let Some(rebuilt) = rebuilt.filter(|_| ok) else {
             let _ = audit(&state, caller.actor(), "csrf.rejected", format!("{method} {uri}"), String::new(), source).await;
-            return AppError::new(StatusCode::FORBIDDEN, "csrf", "フォームの有効期限が切れました。画面を開き直してください (CSRF)", "CSRF token missing or wrong")
-                .into_response();
+            return (
+                AppError::new(StatusCode::FORBIDDEN, "csrf", "フォームの有効期限が切れました。画面を開き直してください (CSRF)", "CSRF token missing or wrong").into_response(),
+                true,
+            );
         };
         req = rebuilt;
     }
     let mut req = req;
     req.extensions_mut().insert(caller);
-    next.run(req).await
+    (next.run(req).await, false)
 }
 
 async fn health(State(state): State<SharedState>) -> impl IntoResponse {

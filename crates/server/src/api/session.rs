@@ -47,12 +47,21 @@ pub async fn sign_in(state: &SharedState, username: &str, password: &str, source
     let username = username.trim().to_string();
     let now = lanward_store::now_ms();
     let key = failure_key(source, &username);
+    // Each attempt is counted before the password is checked, under the
+    // same lock as the limit, so that guesses sent at the same time cannot
+    // all slip under it; a success takes its count back.
     let throttled = match state.login_failures.lock() {
         Ok(mut f) => {
             f.retain(|_, (_, first)| now - *first < FAILURE_WINDOW_MS);
-            f.get(&key).is_some_and(|(n, _)| *n >= MAX_FAILURES)
+            let e = f.entry(key.clone()).or_insert((0, now));
+            if e.0 >= MAX_FAILURES {
+                true
+            } else {
+                e.0 += 1;
+                false
+            }
         }
-        Err(_) => false,
+        Err(_) => true,
     };
     {
         if throttled {
@@ -68,14 +77,15 @@ pub async fn sign_in(state: &SharedState, username: &str, password: &str, source
     let outcome = check_credentials(state, &username, password).await;
     let user = match outcome {
         Ok((user, how)) => {
+            if let Ok(mut f) = state.login_failures.lock() {
+                if let Some(e) = f.get_mut(&key) {
+                    e.0 = e.0.saturating_sub(1);
+                }
+            }
             super::audit(state, format!("user:{}", user.username), "login", format!("user:{}", user.username), format!("via={how}"), source.into()).await?;
             user
         }
         Err((reason, err)) => {
-            if let Ok(mut f) = state.login_failures.lock() {
-                let e = f.entry(key).or_insert((0, now));
-                e.0 += 1;
-            }
             super::audit(state, format!("user:{username}"), "login.failed", format!("user:{username}"), format!("reason={reason}"), source.into()).await?;
             return Err(err);
         }
