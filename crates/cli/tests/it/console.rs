@@ -405,6 +405,32 @@ fn console_end_to_end_in_chromium() -> anyhow::Result<()> {
     }
     browser.screenshot("audit")?;
 
+    // Import through the page: the file goes up, the preview names the bad
+    // row and column and nothing is written; the fixed file imports.
+    let csv_bad = dir.join("台帳-誤り.csv");
+    std::fs::write(&csv_bad, "ホスト名,種別,拠点,IPアドレス,所属\nSUIDO-PRN-ORO01,プリンター,HQ,10.3.50.11,総務課\nSUIDO-L2-HQ09,L2スイッチ,HQ,10.1.90.300,施設課\n")?;
+    let before = as_admin(&server, "GET", "/api/v1/assets?view=summary", None).json["total"].as_u64();
+    browser.goto(&format!("{base}/import"))?;
+    browser.find("#file")?.send_keys(&csv_bad.display().to_string())?;
+    browser.find("#upload")?.click()?;
+    browser.wait_for("#invalid", Duration::from_secs(15))?;
+    assert_eq!(browser.find("#invalid")?.text()?, "1");
+    assert!(browser.find("#problems")?.text()?.contains("10.1.90.300"), "{}", browser.find("#problems")?.text()?);
+    assert!(browser.find_all("#apply-button")?.is_empty(), "a file with errors cannot be applied");
+    browser.screenshot("import-preview")?;
+    assert_eq!(as_admin(&server, "GET", "/api/v1/assets?view=summary", None).json["total"].as_u64(), before, "nothing written by a preview");
+    let csv_good = dir.join("台帳.csv");
+    std::fs::write(&csv_good, "ホスト名,種別,拠点,IPアドレス,所属\nSUIDO-PRN-ORO01,プリンター,HQ,10.3.50.11,総務課\nSUIDO-L2-HQ09,L2スイッチ,HQ,10.1.90.29,施設課\n")?;
+    browser.goto(&format!("{base}/import"))?;
+    browser.find("#file")?.send_keys(&csv_good.display().to_string())?;
+    browser.find("#upload")?.click()?;
+    browser.wait_for("#apply-button", Duration::from_secs(15))?;
+    assert_eq!(browser.find("#creates")?.text()?, "2");
+    browser.find("#apply-button")?.click()?;
+    browser.wait_for_text("#imported", "2", Duration::from_secs(15))?;
+    assert_eq!(as_admin(&server, "GET", "/api/v1/assets?view=summary", None).json["total"].as_u64(), before.map(|n| n + 2));
+    step("import");
+
     // Sign out: the session is gone, and the console asks for a sign-in.
     browser.find("header .me button")?.click()?;
     wait_until("the login page", Duration::from_secs(10), || Ok(path_of(&browser.current_url()?).starts_with("/login")));

@@ -169,7 +169,7 @@ pub async fn list(State(state): State<SharedState>, user: AdminUser, headers: He
                 @for (k, _) in STATUSES { option value=(k) selected[p.status.as_deref() == Some(*k)] { (status_label(lang, k)) } }
             } }
             label { "OS" input type="text" name="os" value=(val(&p.os)) size="10"; }
-            label { (lang.t("未接続 (日)", "Not seen (days)")) input type="number" name="not_seen_days" min="1" value=(p.not_seen_days.clone().unwrap_or_default()) style="width:70px"; }
+            label { (lang.t("未接続 (日)", "Not seen (days)")) input type="number" name="not_seen_days" min="1" value=(p.not_seen_days.clone().unwrap_or_default()) class="narrow"; }
             button #search type="submit" { (lang.t("絞り込む", "Filter")) }
             @if can(&user, LEDGER_WRITERS) { a.button href="/assets/new" { (lang.t("資産を追加", "Add asset")) } }
         }
@@ -412,7 +412,7 @@ pub async fn unknown_devices(State(state): State<SharedState>, user: AdminUser, 
                 @if editable { td {
                     a.button href={ "/assets/new?ip_addresses=" (super::url_encode(&d.ip)) "&mac_addresses=" (super::url_encode(d.mac.as_deref().unwrap_or(""))) } { (lang.t("登録", "Register")) }
                     @if d.status != "dismissed" {
-                        " " form style="display:inline" method="post" action={ "/unknown/" (d.ip) "/dismiss" } {
+                        " " form.inline method="post" action={ "/unknown/" (d.ip) "/dismiss" } {
                             input type="hidden" name="csrf" value=(user.csrf());
                             button type="submit" { (lang.t("除外", "Dismiss")) }
                         }

@@ -32,7 +32,7 @@ pub struct NextParam {
 fn login_form(lang: Lang, next: &str, error: Option<&str>) -> Response {
     let body = html! {
         @if let Some(e) = error { div.error #login-error role="alert" { (e) } }
-        form #login method="post" action="/login" style="max-width:360px" {
+        form #login.narrow-form method="post" action="/login" {
             input type="hidden" name="next" value=(next);
             table.fields { tbody {
                 tr { th { label for="username" { (lang.t("ユーザー名", "User name")) } } td { input #username type="text" name="username" autocomplete="username" required autofocus; } }
@@ -109,24 +109,10 @@ pub async fn import_page(user: AdminUser, headers: HeaderMap) -> PageResult {
     let body = html! {
         p { (lang.t("Excel (.xlsx) または CSV (UTF-8 / Shift_JIS) の資産台帳を選んでください。内容を確認するまで何も書き込みません。",
                     "Choose the asset ledger as Excel (.xlsx) or CSV (UTF-8 / Shift_JIS). Nothing is written until you confirm.")) }
-        p { input #file type="file" accept=".xlsx,.csv,.txt"; " " button #upload type="button" { (lang.t("読み込んで確認", "Read and preview")) } }
+        p { input #file type="file" accept=".xlsx,.csv,.txt"; " " button #upload type="button" data-csrf=(user.csrf()) { (lang.t("読み込んで確認", "Read and preview")) } }
         progress #progress hidden max="1" {}
         div.error #upload-error hidden role="alert" {}
-        script { (super::raw(&format!(r#"
-document.getElementById('upload').onclick = async () => {{
-  const f = document.getElementById('file').files[0];
-  const err = document.getElementById('upload-error');
-  if (!f) return;
-  document.getElementById('progress').hidden = false;
-  err.hidden = true;
-  try {{
-    const r = await fetch('/api/v1/imports?filename=' + encodeURIComponent(f.name), {{ method: 'POST', headers: {{ 'X-CSRF-Token': {csrf:?} }}, body: f }});
-    const j = await r.json();
-    if (r.ok) {{ location.href = '/import/' + j.id; return; }}
-    err.textContent = j.message; err.hidden = false;
-  }} catch (e) {{ err.textContent = String(e); err.hidden = false; }}
-  document.getElementById('progress').hidden = true;
-}};"#, csrf = user.csrf()))) }
+        script src="/console.js" {}
     };
     Ok(html_response(layout(lang, Some(&user), lang.t("台帳の取り込み", "Import the ledger"), body)))
 }
@@ -183,7 +169,7 @@ pub async fn import_preview(State(state): State<SharedState>, user: AdminUser, h
                 }
             } }
         } }
-        form #apply method="post" action={ "/import/" (p.id) "/apply" } style="margin-top:12px" {
+        form #apply.spaced method="post" action={ "/import/" (p.id) "/apply" } {
             input type="hidden" name="csrf" value=(user.csrf());
             @if plan.invalid > 0 {
                 p.warn { (lang.t("エラーのある行があるため取り込めません。ファイルを直して読み込み直すか、列の対応を変えてください。", "Rows have errors: fix the file or the mapping first.")) }
@@ -245,7 +231,7 @@ pub async fn users(State(state): State<SharedState>, user: AdminUser, headers: H
         } }
         @if is_admin {
             h2 { (lang.t("ユーザーを追加", "Add a user")) }
-            form #new-user method="post" action="/users" style="max-width:480px" {
+            form #new-user.form480 method="post" action="/users" {
                 input type="hidden" name="csrf" value=(user.csrf());
                 table.fields { tbody {
                     tr { th { (lang.t("ユーザー名", "User name")) } td { input type="text" name="username" required; } }
@@ -307,7 +293,7 @@ async fn tokens_page(state: &SharedState, user: &AdminUser, lang: Lang, created:
         h2 { (lang.t("トークンを作成", "Create a token")) }
         form #new-token-form method="post" action="/tokens" {
             input type="hidden" name="csrf" value=(user.csrf());
-            table.fields style="max-width:480px" { tbody {
+            table.fields.form480 { tbody {
                 tr { th { (lang.t("拠点", "Site")) } td { select name="site" { @for s in &sites { option value=(s.code) { (s.code) " " (s.name) } } } } }
                 tr { th { (lang.t("有効日数", "Valid for (days)")) } td { input type="number" name="days" min="1" max="366" value="7"; } }
                 tr { th { (lang.t("使用回数の上限", "Maximum uses")) } td { input type="number" name="max_uses" min="1" value="100"; } }
