@@ -208,7 +208,7 @@ enum AssetsCmd {
     /// 台帳ファイル (xlsx / CSV UTF-8・Shift_JIS) を確認し、--apply で取り込む
     Import {
         file: PathBuf,
-        /// 列の割り当て: JSON か @ファイル (e.g. '{"columns":{"C":"ip_addresses","F":null}}')
+        /// 列の割り当て: JSON か @ファイル (e.g. '{"columns":{"C":"ip_addresses","F":null}}'; null は取り込まない、指定しない列は推定どおり)
         #[arg(long)]
         mapping: Option<String>,
         /// 確認結果のとおりに取り込む (エラーのある行があれば何も書き込まない)
