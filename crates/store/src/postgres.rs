@@ -41,14 +41,18 @@ impl PgStore {
     pub fn connect(url: &str, schema: Option<&str>) -> Result<Self> {
         let mut config: Config = url.parse().map_err(|e| StoreError::Unavailable(format!("bad PostgreSQL URL: {e}")))?;
         config.connect_timeout(std::time::Duration::from_secs(5));
+        // The asset list's searches are short queries with high cost
+        // estimates: JIT compilation would take longer than the query.
+        let mut options = String::from("-c jit=off");
         if let Some(schema) = schema {
             if !schema.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                 return Err(StoreError::Unavailable(format!("bad schema name {schema}")));
             }
             let mut c = config.connect(NoTls).map_err(err)?;
             c.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).map_err(err)?;
-            config.options(&format!("-c search_path={schema}"));
+            options.push_str(&format!(" -c search_path={schema}"));
         }
+        config.options(&options);
         let store = PgStore { config, pool: Mutex::new(Vec::new()), write_lock: Mutex::new(()) };
         store.with_client(migrate)?;
         Ok(store)
@@ -656,71 +660,175 @@ impl Store for PgStore {
         })
     }
 
+    /// The whole batch in a few statements (arrays and UNNEST): an import of
+    /// thousands of rows would otherwise pay a round trip per field.
     fn apply_ledger(&self, writes: &[LedgerWrite], actor: &str, now_ms: i64) -> Result<Vec<(i64, Vec<HistoryRecord>)>> {
+        use std::collections::{BTreeMap, HashMap};
         self.write(|tx| {
-            let mut out = Vec::with_capacity(writes.len());
-            for w in writes {
-                let (asset_id, changes, created) = match w {
-                    LedgerWrite::Create { hostname, kind, site, fields } => {
-                        let id: i64 = tx
-                            .query_one("INSERT INTO assets (hostname, kind, site, first_seen_ms) VALUES ($1, $2, $3, $4) RETURNING id", &[hostname, kind, site, &now_ms])
-                            .map_err(err)?
-                            .get(0);
-                        let mut all = vec![
-                            FieldChange { field: "hostname".into(), value: Some(hostname.clone()) },
-                            FieldChange { field: "kind".into(), value: Some(kind.clone()) },
-                            FieldChange { field: "site".into(), value: Some(site.clone()) },
-                        ];
-                        all.extend(fields.iter().cloned());
-                        (id, all, true)
-                    }
-                    LedgerWrite::Update { asset_id, changes } => {
-                        // Row lock: two people editing the same asset are ordered.
-                        if tx.query_opt("SELECT id FROM assets WHERE id = $1 FOR UPDATE", &[asset_id]).map_err(err)?.is_none() {
-                            return Err(StoreError::NotFound(format!("asset {asset_id}")));
+            let creates = writes.iter().filter(|w| matches!(w, LedgerWrite::Create { .. })).count() as i64;
+            let mut new_ids: Vec<i64> = if creates > 0 {
+                tx.query("SELECT nextval(pg_get_serial_sequence('assets', 'id')) FROM generate_series(1::BIGINT, $1::BIGINT)", &[&creates])
+                    .map_err(err)?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            new_ids.reverse();
+            // Current values of the updated assets (core columns and fields), locked.
+            let mut update_ids: Vec<i64> = writes.iter().filter_map(|w| if let LedgerWrite::Update { asset_id, .. } = w { Some(*asset_id) } else { None }).collect();
+            update_ids.sort_unstable();
+            update_ids.dedup();
+            let mut current: HashMap<i64, BTreeMap<String, String>> = HashMap::new();
+            if !update_ids.is_empty() {
+                for r in tx.query("SELECT id, hostname, kind, site, serial FROM assets WHERE id = ANY($1) FOR UPDATE", &[&update_ids]).map_err(err)? {
+                    let m = current.entry(r.get(0)).or_default();
+                    for (i, col) in CORE_FIELDS.iter().enumerate() {
+                        if let Some(v) = r.get::<_, Option<String>>(i + 1) {
+                            m.insert(col.to_string(), v);
                         }
-                        (*asset_id, changes.clone(), false)
                     }
+                }
+                if let Some(missing) = update_ids.iter().find(|id| !current.contains_key(id)) {
+                    return Err(StoreError::NotFound(format!("asset {missing}")));
+                }
+                for r in tx.query("SELECT asset_id, field, value FROM asset_fields WHERE asset_id = ANY($1)", &[&update_ids]).map_err(err)? {
+                    current.entry(r.get(0)).or_default().insert(r.get(1), r.get(2));
+                }
+            }
+            // Walk the writes in order, as one person would make them.
+            let mut out = Vec::with_capacity(writes.len());
+            let (mut c_id, mut c_host, mut c_kind, mut c_site) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let mut touched: BTreeMap<(i64, String), Option<String>> = BTreeMap::new();
+            for w in writes {
+                let (asset_id, changes) = match w {
+                    LedgerWrite::Create { hostname, kind, site, fields } => {
+                        let id = new_ids.pop().ok_or_else(|| StoreError::Unavailable("asset id sequence".into()))?;
+                        c_id.push(id);
+                        c_host.push(hostname.clone());
+                        c_kind.push(kind.clone());
+                        c_site.push(site.clone());
+                        let mut m = BTreeMap::new();
+                        m.insert("hostname".to_string(), hostname.clone());
+                        m.insert("kind".to_string(), kind.clone());
+                        m.insert("site".to_string(), site.clone());
+                        current.insert(id, BTreeMap::new());
+                        let mut all: Vec<FieldChange> = m.into_iter().map(|(f, v)| FieldChange { field: f, value: Some(v) }).collect();
+                        // History in the order a person reads a new asset.
+                        all.sort_by_key(|c| ["hostname", "kind", "site"].iter().position(|f| *f == c.field));
+                        all.extend(fields.iter().cloned());
+                        (id, all)
+                    }
+                    LedgerWrite::Update { asset_id, changes } => (*asset_id, changes.clone()),
                 };
+                let state = current.entry(asset_id).or_default();
                 let mut done = Vec::new();
-                for c in &changes {
-                    let core = CORE_FIELDS.iter().find(|f| **f == c.field);
-                    let old: Option<String> = if created {
-                        None
-                    } else if let Some(col) = core {
-                        tx.query_one(&format!("SELECT {col} FROM assets WHERE id = $1"), &[&asset_id]).map_err(err)?.get(0)
-                    } else {
-                        tx.query_opt("SELECT value FROM asset_fields WHERE asset_id = $1 AND field = $2", &[&asset_id, &c.field]).map_err(err)?.map(|r| r.get(0))
-                    };
+                for c in changes {
+                    let old = state.get(&c.field).cloned();
                     if old == c.value {
                         continue;
                     }
-                    if let Some(col) = core {
-                        if c.value.is_none() && *col != "serial" {
-                            return Err(StoreError::Conflict(format!("{col} cannot be empty")));
-                        }
-                        tx.execute(&format!("UPDATE assets SET {col} = $2 WHERE id = $1"), &[&asset_id, &c.value]).map_err(err)?;
-                    } else {
-                        match &c.value {
-                            Some(v) => tx.execute(
-                                "INSERT INTO asset_fields (asset_id, field, value) VALUES ($1, $2, $3) ON CONFLICT (asset_id, field) DO UPDATE SET value = excluded.value",
-                                &[&asset_id, &c.field, v],
-                            ),
-                            None => tx.execute("DELETE FROM asset_fields WHERE asset_id = $1 AND field = $2", &[&asset_id, &c.field]),
-                        }
-                        .map_err(err)?;
-                        if let Some(kind) = identifier_kind(&c.field) {
-                            replace_identifiers(tx, asset_id, kind, "ledger", &split_list(c.value.as_deref()))?;
-                        }
+                    if c.value.is_none() && CORE_FIELDS.contains(&c.field.as_str()) && c.field != "serial" {
+                        return Err(StoreError::Conflict(format!("{} cannot be empty", c.field)));
                     }
-                    tx.execute(
-                        "INSERT INTO asset_history (asset_id, field, old_value, new_value, actor, at_ms) VALUES ($1,$2,$3,$4,$5,$6)",
-                        &[&asset_id, &c.field, &old, &c.value, &actor, &now_ms],
-                    )
-                    .map_err(err)?;
+                    match &c.value {
+                        Some(v) => state.insert(c.field.clone(), v.clone()),
+                        None => state.remove(&c.field),
+                    };
+                    touched.insert((asset_id, c.field.clone()), c.value.clone());
                     done.push(HistoryRecord { asset_id, field: c.field.clone(), old_value: old, new_value: c.value.clone(), actor: actor.to_string(), at_ms: now_ms });
                 }
                 out.push((asset_id, done));
+            }
+            if !c_id.is_empty() {
+                let at = vec![now_ms; c_id.len()];
+                tx.execute(
+                    "INSERT INTO assets (id, hostname, kind, site, first_seen_ms) SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[])",
+                    &[&c_id, &c_host, &c_kind, &c_site, &at],
+                )
+                .map_err(err)?;
+            }
+            // Final value of every touched field, by kind of statement.
+            let mut core: BTreeMap<&str, (Vec<i64>, Vec<Option<String>>)> = BTreeMap::new();
+            let (mut up_id, mut up_field, mut up_value) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut del_id, mut del_field) = (Vec::new(), Vec::new());
+            let (mut idn_id, mut idn_kind) = (Vec::new(), Vec::new());
+            let (mut idv_id, mut idv_kind, mut idv_value) = (Vec::new(), Vec::new(), Vec::new());
+            for ((id, field), value) in &touched {
+                if let Some(col) = CORE_FIELDS.iter().find(|f| **f == field.as_str()) {
+                    let e = core.entry(col).or_default();
+                    e.0.push(*id);
+                    e.1.push(value.clone());
+                    continue;
+                }
+                match value {
+                    Some(v) => {
+                        up_id.push(*id);
+                        up_field.push(field.clone());
+                        up_value.push(v.clone());
+                    }
+                    None => {
+                        del_id.push(*id);
+                        del_field.push(field.clone());
+                    }
+                }
+                if let Some(kind) = identifier_kind(field) {
+                    idn_id.push(*id);
+                    idn_kind.push(kind.to_string());
+                    for v in split_list(value.as_deref()) {
+                        idv_id.push(*id);
+                        idv_kind.push(kind.to_string());
+                        idv_value.push(v);
+                    }
+                }
+            }
+            for (col, (ids, values)) in &core {
+                tx.execute(&format!("UPDATE assets SET {col} = v.val FROM UNNEST($1::BIGINT[], $2::TEXT[]) AS v(id, val) WHERE assets.id = v.id"), &[ids, values]).map_err(err)?;
+            }
+            if !up_id.is_empty() {
+                tx.execute(
+                    "INSERT INTO asset_fields (asset_id, field, value) SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[])
+                     ON CONFLICT (asset_id, field) DO UPDATE SET value = excluded.value",
+                    &[&up_id, &up_field, &up_value],
+                )
+                .map_err(err)?;
+            }
+            if !del_id.is_empty() {
+                tx.execute("DELETE FROM asset_fields f USING UNNEST($1::BIGINT[], $2::TEXT[]) AS d(id, field) WHERE f.asset_id = d.id AND f.field = d.field", &[&del_id, &del_field])
+                    .map_err(err)?;
+            }
+            if !idn_id.is_empty() {
+                tx.execute(
+                    "DELETE FROM asset_identifiers i USING UNNEST($1::BIGINT[], $2::TEXT[]) AS d(id, kind) WHERE i.asset_id = d.id AND i.kind = d.kind AND i.source = 'ledger'",
+                    &[&idn_id, &idn_kind],
+                )
+                .map_err(err)?;
+            }
+            if !idv_id.is_empty() {
+                tx.execute(
+                    "INSERT INTO asset_identifiers (asset_id, kind, value, source) SELECT i, k, v, 'ledger' FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[]) AS u(i, k, v) ON CONFLICT DO NOTHING",
+                    &[&idv_id, &idv_kind, &idv_value],
+                )
+                .map_err(err)?;
+            }
+            let history: Vec<&HistoryRecord> = out.iter().flat_map(|(_, h)| h.iter()).collect();
+            if !history.is_empty() {
+                let ids: Vec<i64> = history.iter().map(|h| h.asset_id).collect();
+                let fields: Vec<&str> = history.iter().map(|h| h.field.as_str()).collect();
+                let olds: Vec<Option<&str>> = history.iter().map(|h| h.old_value.as_deref()).collect();
+                let news: Vec<Option<&str>> = history.iter().map(|h| h.new_value.as_deref()).collect();
+                tx.execute(
+                    "INSERT INTO asset_history (asset_id, field, old_value, new_value, actor, at_ms)
+                     SELECT i, f, o, n, $5, $6 FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[]) WITH ORDINALITY AS u(i, f, o, n, ord) ORDER BY ord",
+                    &[&ids, &fields, &olds, &news, &actor, &now_ms],
+                )
+                .map_err(err)?;
+            }
+            // A large batch (an import) changes the statistics the asset
+            // list's plans depend on; without them a filter can take seconds.
+            if writes.len() >= 500 {
+                tx.batch_execute("ANALYZE assets, asset_fields, asset_identifiers").map_err(err)?;
             }
             Ok(out)
         })

@@ -69,9 +69,10 @@ impl AssetParams {
         Ok(AssetQuery {
             text: some(&self.q).or_else(|| some(&self.hostname)),
             site: some(&self.site),
-            kind: some(&self.kind),
+            // Kinds and statuses by code or by their Japanese names.
+            kind: some(&self.kind).map(|k| lanward_ledger::import::parse_kind(&k).map(String::from).unwrap_or(k)),
             department: some(&self.department),
-            status: some(&self.status),
+            status: some(&self.status).map(|st| lanward_ledger::import::parse_status(&st).map(String::from).unwrap_or(st)),
             os: some(&self.os),
             not_seen_since_ms: number::<u32>("not_seen_days", &self.not_seen_days)?.map(|d| lanward_store::now_ms() - d as i64 * 86_400_000),
             sort,
