@@ -43,7 +43,9 @@ impl PgStore {
         config.connect_timeout(std::time::Duration::from_secs(5));
         // The asset list's searches are short queries with high cost
         // estimates: JIT compilation would take longer than the query.
-        let mut options = String::from("-c jit=off");
+        // Options in the URL (a search_path, say) are kept.
+        let mut options = config.get_options().map(|o| format!("{o} ")).unwrap_or_default();
+        options.push_str("-c jit=off");
         if let Some(schema) = schema {
             if !schema.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                 return Err(StoreError::Unavailable(format!("bad schema name {schema}")));
