@@ -20,82 +20,13 @@ use std::path::{Path, PathBuf};
 
 /// 16 MB hold weeks of a busy PC's events (a foreground change is ~200 bytes).
 pub const DEFAULT_CAP_BYTES: u64 = 16 * 1024 * 1024;
-/// Longer text (window titles, user names) is cut: one line stays small.
-pub const MAX_TEXT_CHARS: usize = 512;
 /// How far back from a file's end we look for its last event at start-up.
 const TAIL_BYTES: u64 = 64 * 1024;
 /// Sequence numbers reserved on disk at a time.
 const SEQ_BLOCK: u64 = 1000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    Logon,
-    Logoff,
-    Lock,
-    Unlock,
-    SessionConnect,
-    SessionDisconnect,
-    Suspend,
-    Resume,
-    Shutdown,
-    ServiceStart,
-    ServiceStop,
-    ForegroundWindow,
-}
-
-/// What else is known about an event; absent fields are left out.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Detail {
-    /// Window title (foreground_window).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub title: Option<String>,
-    /// Image file name of the window's process, e.g. `EXCEL.EXE`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub process: Option<String>,
-    /// How long the window stayed in front.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dwell_ms: Option<u64>,
-    /// When the window came to the front (`at_ms` is when it left).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub started_at_ms: Option<i64>,
-    /// `console` or `remote` for session connect/disconnect.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub via: Option<String>,
-    /// Free text, e.g. why the service stopped.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-impl Detail {
-    pub fn via(via: &str) -> Self {
-        Detail { via: Some(via.to_string()), ..Default::default() }
-    }
-    pub fn reason(reason: &str) -> Self {
-        Detail { reason: Some(reason.to_string()), ..Default::default() }
-    }
-    fn clipped(mut self) -> Self {
-        for field in [&mut self.title, &mut self.process, &mut self.via, &mut self.reason] {
-            if let Some(s) = field.take() {
-                *field = Some(clip(&s));
-            }
-        }
-        self
-    }
-}
-
-/// One line of the journal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Event {
-    pub seq: u64,
-    pub at_ms: i64,
-    pub kind: EventKind,
-    /// Windows session id; `null` for machine-wide events.
-    pub session_id: Option<u32>,
-    /// `DOMAIN\user` when known.
-    pub user: Option<String>,
-    pub detail: Option<Detail>,
-}
+// The event vocabulary is shared with the server (`lanward_proto::oplog`).
+pub use lanward_proto::oplog::{clip, Detail, Event, EventKind, MAX_TEXT_CHARS};
 
 /// Events dropped to keep the journal under its cap, not yet reported.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,13 +39,6 @@ pub struct JournalGap {
     pub last_dropped_at_ms: i64,
 }
 
-/// Cuts text at `MAX_TEXT_CHARS` characters (never inside a character).
-pub fn clip(s: &str) -> String {
-    match s.char_indices().nth(MAX_TEXT_CHARS) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct FileId {

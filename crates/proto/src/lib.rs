@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod inventory;
+pub mod oplog;
 pub mod token;
 
 use serde::{Deserialize, Serialize};
