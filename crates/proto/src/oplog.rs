@@ -264,3 +264,41 @@ pub struct Event {
     pub user: Option<String>,
     pub detail: Option<Detail>,
 }
+
+/// Most events in one batch (a busy PC makes ~2,800 a day).
+pub const MAX_EVENTS_PER_BATCH: usize = 5000;
+/// Header marking an LZ4 (size-prepended) compressed request body; the
+/// signature covers the bytes as sent.
+pub const CONTENT_ENCODING_LZ4: &str = "x-lz4";
+/// Events dated this far from the server's clock are refused (a PC whose
+/// clock is years off must not scatter events over old partitions).
+pub const MAX_EVENT_CLOCK_SKEW_MS: i64 = 7 * 86_400_000;
+
+/// `POST /api/v1/agent/events`: events in sequence order, from the oldest
+/// not yet acknowledged. Sent again unchanged when the answer was lost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EventBatch {
+    pub events: Vec<Event>,
+    /// Events the agent's journal had to drop (cap reached) since it last
+    /// reported; the server records the gap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<DroppedEvents>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct DroppedEvents {
+    pub count: u64,
+    pub first_seq: Option<u64>,
+    pub last_seq: Option<u64>,
+    pub last_dropped_at_ms: i64,
+}
+
+/// The answer: everything up to `acked_through` is stored (the agent may
+/// forget it); `duplicates` were already stored before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventAck {
+    pub acked_through: u64,
+    pub stored: u64,
+    pub duplicates: u64,
+}
