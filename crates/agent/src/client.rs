@@ -203,7 +203,17 @@ impl ServerClient {
 
     /// POSTs JSON bytes and returns the response body.
     pub fn post(&self, path: &str, body: &[u8]) -> Result<Vec<u8>, ClientError> {
+        self.post_bytes(path, body, &[])
+    }
+
+    /// POSTs a body as it is to go on the wire (e.g. compressed), with extra
+    /// headers such as `content-encoding`; the signature covers exactly
+    /// these bytes. Returns the response body.
+    pub fn post_bytes(&self, path: &str, body: &[u8], headers: &[(&str, &str)]) -> Result<Vec<u8>, ClientError> {
         let mut req = self.http.post(&format!("{}{}", self.base, path)).set("content-type", "application/json");
+        for (name, value) in headers {
+            req = req.set(name, value);
+        }
         if let Some((id, key)) = &self.signer {
             for (name, value) in Self::sign(id, key, "POST", path, body) {
                 req = req.set(name, &value);

@@ -5,21 +5,31 @@
 //! Events are appended as JSON lines to `DATA/events/journal-YYYYMMDD.jsonl`
 //! (further parts of a busy day: `journal-YYYYMMDD-N.jsonl`). The date is
 //! the UTC date of the first event in the file; `at_ms` is the truth. Each
-//! event carries a sequence number that only grows, across restarts, so a
-//! reader (the later transport to the server) can tell exactly what it has
-//! seen. The journal has a byte cap: when a new line does not fit, the
-//! oldest files go, and `gap.json` counts the events that went with them.
+//! event carries a sequence number that only grows, across restarts, so the
+//! sender ([`crate::oplog::sender`]) can tell exactly what it has sent:
+//! `acked` holds the highest number the server has acknowledged, files
+//! holding only acknowledged events are deleted, and [`Journal::pending`]
+//! streams the rest in order. The journal has a byte cap (default 200 MB):
+//! when a new line does not fit, the oldest files go, and `gap.json` counts
+//! the unacknowledged events that went with them.
 //!
 //! Also here, because it is pure logic: which Windows session-change
 //! (`WTS_*`) and power (`PBT_*`) notification becomes which event.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
-/// 16 MB hold weeks of a busy PC's events (a foreground change is ~200 bytes).
-pub const DEFAULT_CAP_BYTES: u64 = 16 * 1024 * 1024;
+/// 200 MB (issue 5): months of a busy PC's events while the server is away
+/// (a foreground change is ~200 bytes, a busy day ~1 MB). Configurable
+/// (`run --events-mb`).
+pub const DEFAULT_CAP_BYTES: u64 = 200 * 1024 * 1024;
+/// Largest part file: dropping the oldest file at the cap then drops at
+/// most this much, and reading a batch never reads more than a part.
+const MAX_PART_BYTES: u64 = 8 * 1024 * 1024;
 /// How far back from a file's end we look for its last event at start-up.
 const TAIL_BYTES: u64 = 64 * 1024;
 /// Sequence numbers reserved on disk at a time.
@@ -27,6 +37,20 @@ const SEQ_BLOCK: u64 = 1000;
 
 // The event vocabulary is shared with the server (`lanward_proto::oplog`).
 pub use lanward_proto::oplog::{clip, Detail, Event, EventKind, MAX_TEXT_CHARS};
+
+/// One journal shared by the event sources that write it and the sender
+/// that reads and acknowledges it.
+pub type SharedJournal = Arc<Mutex<Journal>>;
+
+pub fn shared(journal: Journal) -> SharedJournal {
+    Arc::new(Mutex::new(journal))
+}
+
+/// Locks a shared journal; a writer that panicked leaves it usable (each
+/// append is a whole line or nothing).
+pub fn lock(journal: &SharedJournal) -> std::sync::MutexGuard<'_, Journal> {
+    journal.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// Events dropped to keep the journal under its cap, not yet reported.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +109,7 @@ pub fn utc_date(at_ms: i64) -> u32 {
     (year.clamp(0, 9999) * 10_000 + month * 100 + day) as u32
 }
 
+#[derive(Debug)]
 pub struct Journal {
     dir: PathBuf,
     cap: u64,
@@ -98,6 +123,10 @@ pub struct Journal {
     /// Every number below this may have been used (see `record_at`).
     reserved: u64,
     gap: Option<JournalGap>,
+    /// Everything up to here is stored by the server (`DATA/events/acked`).
+    acked: u64,
+    /// Last sequence number of each file, when known.
+    last_seqs: BTreeMap<FileId, u64>,
 }
 
 impl Journal {
@@ -119,15 +148,18 @@ impl Journal {
         files.sort();
         let gap: Option<JournalGap> = fs::read(dir.join("gap.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
         let reserved = fs::read_to_string(dir.join("next_seq")).ok().and_then(|s| s.trim().parse::<u64>().ok()).unwrap_or(1);
+        let acked = fs::read_to_string(dir.join("acked")).ok().and_then(|s| s.trim().parse::<u64>().ok()).unwrap_or(0);
         let mut journal = Journal {
             dir: dir.to_path_buf(),
             cap: cap_bytes,
-            part_cap: (cap_bytes / 4).max(1),
+            part_cap: (cap_bytes / 4).clamp(1, MAX_PART_BYTES),
             total: 0,
             files,
             next_seq: 1,
             reserved,
             gap,
+            acked,
+            last_seqs: BTreeMap::new(),
         };
         journal.next_seq = match journal.repair_newest()? {
             Some(last_seq) => last_seq + 1,
@@ -138,6 +170,8 @@ impl Journal {
         if let Some(last) = journal.gap.as_ref().and_then(|g| g.last_seq) {
             journal.next_seq = journal.next_seq.max(last + 1);
         }
+        // Numbers the server has stored are never handed out again.
+        journal.next_seq = journal.next_seq.max(acked + 1);
         journal.total = journal.files.iter().map(|(_, size)| size).sum();
         Ok(journal)
     }
@@ -231,6 +265,7 @@ impl Journal {
         if let Some((_, size)) = self.files.last_mut() {
             *size += len;
         }
+        self.last_seqs.insert(target, seq);
         self.total += len;
         // Only now: a failed write leaves no hole in the numbering.
         self.next_seq += 1;
@@ -260,7 +295,8 @@ impl Journal {
         while self.total + len > self.cap && self.files.len() > 1 {
             let (id, size) = self.files.remove(0);
             let path = self.dir.join(id.name());
-            let (count, first, last) = count_events(&path);
+            // Events the server already has are not lost with the file.
+            let (count, first, last) = count_events(&path, self.acked);
             match fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -270,6 +306,7 @@ impl Journal {
                 }
             }
             self.total -= size;
+            self.last_seqs.remove(&id);
             self.add_gap(count, size, first, last, now);
             dropped = true;
         }
@@ -327,6 +364,97 @@ impl Journal {
         self.files.iter().map(|(id, _)| self.dir.join(id.name())).collect()
     }
 
+    /// Everything up to this sequence number is stored by the server.
+    pub fn acked(&self) -> u64 {
+        self.acked
+    }
+
+    /// Events not yet acknowledged, oldest first: at most `max_events`, and
+    /// no more than `max_bytes` of JSON lines (at least one event, however
+    /// long). Reads the files as a stream: memory stays at one batch
+    /// however large the journal is.
+    pub fn pending(&self, max_events: usize, max_bytes: usize) -> io::Result<Vec<Event>> {
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        for path in self.files() {
+            let file = match fs::File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for line in io::BufReader::new(file).split(b'\n') {
+                let line = line?;
+                if line.is_empty() {
+                    continue;
+                }
+                let Ok(event) = serde_json::from_slice::<Event>(&line) else { continue };
+                if event.seq <= self.acked {
+                    continue;
+                }
+                if out.len() >= max_events || (!out.is_empty() && bytes + line.len() + 1 > max_bytes) {
+                    return Ok(out);
+                }
+                bytes += line.len() + 1;
+                out.push(event);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records that the server has stored everything up to `seq` (kept in
+    /// `acked`), and deletes the files holding only such events; the file
+    /// being written stays, so numbering continues from it after a restart.
+    pub fn ack_through(&mut self, seq: u64) -> io::Result<()> {
+        if seq <= self.acked {
+            return Ok(());
+        }
+        crate::spool::write_atomic(&self.dir.join("acked"), seq.to_string().as_bytes())?;
+        self.acked = seq;
+        while self.files.len() > 1 {
+            let (id, size) = self.files[0];
+            let path = self.dir.join(id.name());
+            let last = match self.last_seqs.get(&id) {
+                Some(l) => Some(*l),
+                None => {
+                    let last = count_events(&path, 0).2;
+                    if let Some(l) = last {
+                        self.last_seqs.insert(id, l);
+                    }
+                    last
+                }
+            };
+            // A file with no readable event goes too: nothing to send in it.
+            if last.is_some_and(|l| l > self.acked) {
+                break;
+            }
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+            self.files.remove(0);
+            self.last_seqs.remove(&id);
+            self.total -= size;
+        }
+        Ok(())
+    }
+
+    /// Forgets the part of the gap that the server has recorded (`reported`
+    /// was sent and acknowledged); drops counted since stay for next time.
+    pub fn settle_gap(&mut self, reported: &JournalGap) -> io::Result<()> {
+        let Some(current) = self.gap.as_mut() else { return Ok(()) };
+        if current.dropped_events <= reported.dropped_events {
+            return self.clear_gap();
+        }
+        current.dropped_events -= reported.dropped_events;
+        current.dropped_bytes = current.dropped_bytes.saturating_sub(reported.dropped_bytes);
+        // Oldest go first: what was dropped since lies above the reported range.
+        if let (Some(first), Some(last)) = (current.first_seq, reported.last_seq) {
+            current.first_seq = Some(first.max(last + 1));
+        }
+        self.write_gap()
+    }
+
     /// Every event still in the journal, oldest first; unreadable lines
     /// are skipped.
     pub fn read_all(&self) -> io::Result<Vec<Event>> {
@@ -350,13 +478,19 @@ struct SeqOnly {
 
 /// Number of lines, and lowest and highest sequence number, of a file about
 /// to be dropped; unreadable files count what can be read.
-fn count_events(path: &Path) -> (u64, Option<u64>, Option<u64>) {
+/// Events numbered `above` or lower (acknowledged) are not counted.
+fn count_events(path: &Path, above: u64) -> (u64, Option<u64>, Option<u64>) {
     let Ok(bytes) = fs::read(path) else { return (0, None, None) };
     let mut count = 0;
     let (mut first, mut last) = (None::<u64>, None::<u64>);
     for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let seq = serde_json::from_slice::<SeqOnly>(line).ok().map(|e| e.seq);
+        if seq.is_some_and(|s| s <= above) {
+            continue;
+        }
         count += 1;
-        if let Ok(e) = serde_json::from_slice::<SeqOnly>(line) {
+        if let Some(seq) = seq {
+            let e = SeqOnly { seq };
             first = Some(first.map_or(e.seq, |f| f.min(e.seq)));
             last = Some(last.map_or(e.seq, |l| l.max(e.seq)));
         }
@@ -549,6 +683,50 @@ mod tests {
         j.clear_gap().unwrap();
         drop(j);
         assert_eq!(Journal::open(dir.path(), cap).unwrap().gap(), None);
+    }
+
+    #[test]
+    fn acknowledged_files_go_and_acknowledged_events_are_not_counted_as_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let cap = 8000;
+        let mut j = Journal::open(dir.path(), cap).unwrap();
+        let long = "x".repeat(100);
+        for i in 0..20 {
+            j.record_at(T0 + i, EventKind::ForegroundWindow, Some(1), None, fg(&long)).unwrap();
+        }
+        assert_eq!(j.gap(), None);
+        let files = j.files().len();
+        assert!(files >= 3, "{files}");
+        assert_eq!(j.pending(5, usize::MAX).unwrap().iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+        // A byte limit cuts the batch, but one event always goes.
+        assert_eq!(j.pending(100, 10).unwrap().len(), 1);
+        j.ack_through(12).unwrap();
+        assert!(j.files().len() < files, "fully acknowledged files are deleted");
+        assert_eq!(j.pending(100, usize::MAX).unwrap().first().map(|e| e.seq), Some(13));
+        let on_disk: u64 = j.files().iter().map(|f| fs::metadata(f).unwrap().len()).sum();
+        assert_eq!(on_disk, j.size_bytes());
+        // Everything acknowledged: the file being written stays, and after
+        // a restart numbering goes on without a jump.
+        j.ack_through(20).unwrap();
+        assert_eq!(j.files().len(), 1);
+        assert!(j.pending(100, usize::MAX).unwrap().is_empty());
+        drop(j);
+        let mut j = Journal::open(dir.path(), cap).unwrap();
+        assert_eq!((j.acked(), j.next_seq()), (20, 21));
+        // The cap drops a file holding acknowledged events: not a gap.
+        for i in 0..30 {
+            j.record_at(T0 + 100 + i, EventKind::ForegroundWindow, Some(1), None, fg(&long)).unwrap();
+        }
+        let gap = j.gap().unwrap();
+        let kept = j.read_all().unwrap();
+        let unacked_kept = kept.iter().filter(|e| e.seq > 20).count() as u64;
+        assert_eq!(gap.dropped_events + unacked_kept, 30, "{gap:?}");
+        assert!(gap.first_seq.unwrap() > 20);
+        // A reported gap is settled; drops after the report stay.
+        let reported = gap.clone();
+        j.ack_through(25).unwrap();
+        j.settle_gap(&reported).unwrap();
+        assert_eq!(j.gap(), None);
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //!   real agent loop ([`runner`]) and simulated agents ([`simulate`]).
 //! - [`events`]: the local journal of operation events (logon, lock,
 //!   suspend, foreground window…).
+//! - [`oplog`]: the sources of operation events (login records, process
+//!   starts, USB devices) and the sender that ships the journal.
 //! - [`session`]: the helper in each user session and its pipe protocol.
 //!
 //! Must never depend on the server's storage or web stack.
@@ -18,6 +20,7 @@ pub mod collect;
 pub mod core;
 pub mod events;
 pub mod identity;
+pub mod oplog;
 pub mod preset;
 pub mod runner;
 pub mod service;

@@ -42,6 +42,9 @@ enum Command {
         /// Stop after N check-ins (for tests and diagnosis).
         #[arg(long)]
         checkins: Option<u64>,
+        /// Operation-event journal cap in MB (kept on disk while the server is away).
+        #[arg(long, default_value_t = 200)]
+        events_mb: u64,
     },
     /// インベントリを収集して表示する (collect and print the inventory as JSON; sends nothing)
     /// エージェントのデータを削除する (uninstall with PURGE=1; the key, queue and journal)
@@ -154,9 +157,13 @@ fn real_main(cli: Cli) -> Result<()> {
             println!("登録しました: agent {} (site {})", id.enrolment.agent_id, id.enrolment.site);
             Ok(())
         }
-        Command::Run { data, queue_mb, splay, checkins } => {
+        Command::Run { data, queue_mb, splay, checkins, events_mb } => {
             let stop = Arc::new(AtomicBool::new(false));
-            let opts = runner::RunOptions { data_dir: data, queue_cap_bytes: queue_mb * 1024 * 1024, max_splay_secs: splay, max_checkins: checkins };
+            let mut opts = runner::RunOptions::new(data);
+            opts.queue_cap_bytes = queue_mb * 1024 * 1024;
+            opts.max_splay_secs = splay;
+            opts.max_checkins = checkins;
+            opts.events_cap_bytes = events_mb.max(1) * 1024 * 1024;
             runner::run(opts, stop)
         }
         Command::Purge { data } => identity::purge(&data),

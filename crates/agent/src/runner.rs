@@ -1,8 +1,13 @@
-//! The agent's service loop: splay, check in, back off, repeat.
+//! The agent's service loop: splay, check in, back off, repeat; in
+//! between, send the operation-event journal every ~30 s. It also starts
+//! the platform's operation-log sources ([`crate::oplog`]).
 
 use crate::client::{ClientError, ServerClient};
 use crate::collect::{platform_collectors, CollectConfig};
 use crate::core::{AgentCore, AgentState, Stats};
+use crate::events::{Detail, EventKind, Journal, SharedJournal};
+use crate::oplog::sender::EventSender;
+use crate::oplog::EventSink;
 use crate::identity::Identity;
 use crate::spool::{DiskSpool, DEFAULT_CAP_BYTES};
 use anyhow::{Context, Result};
@@ -21,11 +26,26 @@ pub struct RunOptions {
     pub max_splay_secs: u64,
     /// Stop after this many check-ins (tests); `None` runs until stopped.
     pub max_checkins: Option<u64>,
+    /// Byte cap of the operation-event journal (`DATA/events`).
+    pub events_cap_bytes: u64,
+    /// The journal when someone else opened it (the Windows service shares
+    /// its own); `None`: the runner opens `DATA/events` itself.
+    pub journal: Option<SharedJournal>,
+    /// Start the platform's operation-log sources (process, login, USB).
+    pub event_sources: bool,
 }
 
 impl RunOptions {
     pub fn new(data_dir: PathBuf) -> Self {
-        RunOptions { data_dir, queue_cap_bytes: DEFAULT_CAP_BYTES, max_splay_secs: 60, max_checkins: None }
+        RunOptions {
+            data_dir,
+            queue_cap_bytes: DEFAULT_CAP_BYTES,
+            max_splay_secs: 60,
+            max_checkins: None,
+            events_cap_bytes: crate::events::DEFAULT_CAP_BYTES,
+            journal: None,
+            event_sources: true,
+        }
     }
 }
 
@@ -65,13 +85,72 @@ pub fn open_core(opts: &RunOptions) -> Result<AgentCore> {
 
 /// Sleeps in short slices so that a stop request is honoured quickly.
 fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) {
+    wait_sending_events(d, stop, None);
+}
+
+/// Waits like [`sleep_unless_stopped`], sending the event journal whenever
+/// the sender's next round is due.
+fn wait_sending_events(d: Duration, stop: &AtomicBool, mut sender: Option<&mut EventSender>) {
     let end = std::time::Instant::now() + d;
     while !stop.load(Ordering::Relaxed) {
         let now = std::time::Instant::now();
         if now >= end {
             break;
         }
+        if let Some(s) = sender.as_deref_mut() {
+            if now >= s.next_try() {
+                s.tick();
+                continue;
+            }
+        }
         std::thread::sleep((end - now).min(Duration::from_millis(200)));
+    }
+}
+
+/// The operation log while the agent runs: the journal, its sources and
+/// its sender. Dropping it stops the sources and, when the runner opened
+/// the journal, records the agent's stop.
+struct EventLog {
+    journal: SharedJournal,
+    own_journal: bool,
+    sources_stop: Arc<AtomicBool>,
+    sender: EventSender,
+}
+
+impl EventLog {
+    fn start(opts: &RunOptions, core: &AgentCore) -> Option<EventLog> {
+        let (journal, own_journal) = match &opts.journal {
+            Some(j) => (Arc::clone(j), false),
+            None => match Journal::open(&opts.data_dir.join("events"), opts.events_cap_bytes) {
+                Ok(j) => (crate::events::shared(j), true),
+                Err(e) => {
+                    // The inventory still runs without an event journal.
+                    tracing::error!(error = %e, "cannot open the event journal; no operation events");
+                    return None;
+                }
+            },
+        };
+        let sink = EventSink::new(Arc::clone(&journal));
+        if own_journal {
+            sink.record(None, EventKind::ServiceStart, None, None, Some(Detail::reason(&format!("version {}", crate::AGENT_VERSION))));
+        }
+        let sources_stop = Arc::new(AtomicBool::new(false));
+        if opts.event_sources {
+            let started = crate::oplog::start_all(crate::oplog::platform_sources(&opts.data_dir), &sink, &sources_stop);
+            let running: Vec<&str> = started.iter().filter(|(_, r)| r.is_ok()).map(|(n, _)| *n).collect();
+            tracing::info!(sources = ?running, "operation-log sources");
+        }
+        let sender = EventSender::new(core.client.clone(), Arc::clone(&journal));
+        Some(EventLog { journal, own_journal, sources_stop, sender })
+    }
+}
+
+impl Drop for EventLog {
+    fn drop(&mut self) {
+        self.sources_stop.store(true, Ordering::Relaxed);
+        if self.own_journal {
+            EventSink::new(Arc::clone(&self.journal)).record(None, EventKind::ServiceStop, None, None, Some(Detail::reason("stop")));
+        }
     }
 }
 
@@ -120,6 +199,7 @@ pub fn run(opts: RunOptions, stop: Arc<AtomicBool>) -> Result<()> {
     let first_report = !opts.data_dir.join("state.json").exists();
     let mut core = open_core(&opts)?;
     tracing::info!(agent = %Identity::load(&opts.data_dir)?.enrolment.agent_id, "agent started");
+    let mut events = EventLog::start(&opts, &core);
     let splay = if opts.max_splay_secs == 0 || first_report { 0 } else { rand::random::<u64>() % (opts.max_splay_secs * 1000) };
     sleep_unless_stopped(Duration::from_millis(splay), &stop);
     let mut backoff = Duration::from_secs(5);
@@ -130,6 +210,10 @@ pub fn run(opts: RunOptions, stop: Arc<AtomicBool>) -> Result<()> {
         let wait = match result {
             Ok(_) => {
                 backoff = Duration::from_secs(5);
+                // The server answers: send the events now too.
+                if let Some(ev) = events.as_mut() {
+                    ev.sender.due_now();
+                }
                 wait
             }
             Err(e @ (ClientError::Unreachable(_) | ClientError::Unavailable(_) | ClientError::BadResponse(_))) => {
@@ -147,9 +231,14 @@ pub fn run(opts: RunOptions, stop: Arc<AtomicBool>) -> Result<()> {
             }
         };
         if opts.max_checkins.is_some_and(|m| done >= m) {
+            // One last round of events before a bounded run ends.
+            if let Some(ev) = events.as_mut() {
+                ev.sender.due_now();
+                ev.sender.tick();
+            }
             break;
         }
-        sleep_unless_stopped(wait, &stop);
+        wait_sending_events(wait, &stop, events.as_mut().map(|e| &mut e.sender));
     }
     Ok(())
 }

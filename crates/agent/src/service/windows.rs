@@ -171,21 +171,24 @@ fn run_service() -> Result<()> {
     let status = service_control_handler::register(SERVICE_NAME, handler).context("cannot register the service control handler")?;
 
     let data_dir = DATA_DIR.get().cloned().unwrap_or_else(crate::identity::default_data_dir);
-    let journal = match Journal::open(&data_dir.join("events"), crate::events::DEFAULT_CAP_BYTES) {
-        Ok(j) => Some(j),
+    let run_options = RunOptions::new(data_dir.clone());
+    let journal = match Journal::open(&data_dir.join("events"), run_options.events_cap_bytes) {
+        Ok(j) => Some(crate::events::shared(j)),
         Err(e) => {
             // The inventory still runs; events are only logged.
             tracing::error!(error = %e, "cannot open the event journal");
             None
         }
     };
-    let hub = Arc::new(Hub::new(journal));
+    // One journal: the service's notifications, the session helpers, the
+    // event sources and the sender all use it.
+    let hub = Arc::new(Hub::new(journal.clone()));
     hub.record(EventKind::ServiceStart, None, None, Some(Detail::reason(&format!("version {}", crate::AGENT_VERSION))));
 
     let (done_tx, done_rx) = mpsc::channel();
     let runner_stop = Arc::clone(&stop);
     let spawned = std::thread::Builder::new().name("lanward-agent".into()).spawn(move || {
-        let _ = done_tx.send(run(RunOptions::new(data_dir), runner_stop));
+        let _ = done_tx.send(run(RunOptions { journal, ..run_options }, runner_stop));
     });
     if let Err(e) = spawned {
         let e = anyhow::Error::new(e).context("cannot start the agent thread");

@@ -4,7 +4,7 @@
 //! report. `windows.rs` feeds it verified messages and sends its replies.
 
 use super::protocol::{Answer, HelperMessage, ServiceMessage, PROTOCOL_VERSION};
-use crate::events::{Detail, EventKind, Journal};
+use crate::events::{Detail, EventKind, SharedJournal};
 use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc;
 use std::sync::Mutex;
@@ -31,15 +31,16 @@ struct State {
 }
 
 pub struct Hub {
-    journal: Mutex<Option<Journal>>,
+    journal: Option<SharedJournal>,
     state: Mutex<State>,
 }
 
 impl Hub {
     /// `journal` is `None` when it could not be opened: the service still
-    /// runs (the inventory matters more), events are only logged.
-    pub fn new(journal: Option<Journal>) -> Hub {
-        Hub { journal: Mutex::new(journal), state: Mutex::new(State { next_id: 1, ..Default::default() }) }
+    /// runs (the inventory matters more), events are only logged. The same
+    /// journal is shared with the event sources and the sender.
+    pub fn new(journal: Option<SharedJournal>) -> Hub {
+        Hub { journal, state: Mutex::new(State { next_id: 1, ..Default::default() }) }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -53,9 +54,8 @@ impl Hub {
     }
 
     fn write(&self, kind: EventKind, session_id: Option<u32>, user: Option<&str>, detail: Option<Detail>) {
-        let mut journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(j) = journal.as_mut() {
-            if let Err(e) = j.record(kind, session_id, user, detail) {
+        if let Some(j) = &self.journal {
+            if let Err(e) = crate::events::lock(j).record(kind, session_id, user, detail) {
                 tracing::warn!(error = %e, ?kind, "cannot write the event journal");
             }
         }
@@ -178,12 +178,13 @@ fn clip(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::Journal;
     use crate::session::protocol::{encode, MAX_FRAME};
 
     fn hub() -> (tempfile::TempDir, Hub) {
         let dir = tempfile::tempdir().unwrap();
         let journal = Journal::open(dir.path(), crate::events::DEFAULT_CAP_BYTES).unwrap();
-        (dir, Hub::new(Some(journal)))
+        (dir, Hub::new(Some(crate::events::shared(journal))))
     }
 
     fn events(dir: &tempfile::TempDir) -> Vec<crate::events::Event> {
