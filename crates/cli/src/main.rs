@@ -4,6 +4,7 @@
 mod api_client;
 mod demo;
 mod ledger;
+mod logs;
 mod table;
 
 use anyhow::{Context, Result};
@@ -92,11 +93,22 @@ enum Command {
         #[command(subcommand)]
         cmd: AuditCmd,
     },
+    /// 操作ログ (operation logs): 検索は監査ログに記録されます
+    Logs {
+        #[command(subcommand)]
+        cmd: LogsCmd,
+    },
     /// 利用者 (users)
     User {
         #[command(subcommand)]
         cmd: UserCmd,
     },
+}
+
+#[derive(Subcommand)]
+enum LogsCmd {
+    /// 検索する (--from --to --pc --user --kind --text)
+    Search(logs::SearchArgs),
 }
 
 #[derive(Subcommand)]
@@ -350,6 +362,7 @@ fn real_main() -> Result<()> {
                 SiteCmd::List => ledger::site_list(&c),
             }
         }
+        Command::Logs { cmd: LogsCmd::Search(a) } => logs::search(&remote.client()?, &a),
         Command::Audit { cmd: AuditCmd::List { limit } } => {
             let r = remote.client()?.get(&format!("/api/v1/audit?limit={limit}"))?;
             table::print_audit(&r);

@@ -240,3 +240,15 @@ mod tests {
         assert_eq!(l, ["A", "C", "Z", "AA", "AB", "AZ", "BA", "ZZ", "AAA"]);
     }
 }
+
+/// Operation-log events: time (JST), PC, user, kind (Japanese), what happened.
+pub fn print_events(events: &[Value], summary: &dyn Fn(&Value) -> String) {
+    let rows: Vec<Vec<String>> = events
+        .iter()
+        .map(|e| {
+            let kind = e["kind"].as_str().and_then(lanward_proto::oplog::EventKind::parse).map(|k| k.label_ja().to_string()).unwrap_or_else(|| s(&e["kind"]));
+            vec![jst(&e["time"]), s(&e["pc"]), s(&e["user"]), kind, summary(e)]
+        })
+        .collect();
+    print_table(&["日時", "PC", "ユーザー", "種類", "内容"], &rows);
+}

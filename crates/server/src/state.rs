@@ -17,6 +17,8 @@ use std::sync::{Arc, Mutex, RwLock};
 
 pub struct AgentMut {
     pub revoked: bool,
+    /// The asset's hostname as last reported: operation logs are filed under it.
+    pub hostname: String,
     /// Last accepted request timestamp (ms): a request must be newer.
     pub last_request_ms: i64,
     pub hashes: BTreeMap<String, String>,
@@ -65,7 +67,7 @@ impl AppState {
                     id: a.id,
                     key,
                     asset_id: a.asset_id,
-                    m: Mutex::new(AgentMut { revoked: a.revoked_at_ms.is_some(), last_request_ms: 0, hashes: BTreeMap::new() }),
+                    m: Mutex::new(AgentMut { revoked: a.revoked_at_ms.is_some(), hostname: a.hostname, last_request_ms: 0, hashes: BTreeMap::new() }),
                 }),
             );
         }

@@ -16,7 +16,7 @@ use lanward_store::{CheckinOutcome, CheckinWrite, EnrollAgent, EnrollOutcome, Ga
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-fn body_or_error(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
+pub(crate) fn body_or_error(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
     body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             AppError::new(
@@ -31,7 +31,7 @@ fn body_or_error(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
     })
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     serde_json::from_slice(bytes).map_err(|e| {
         AppError::bad_request(
             "json_invalid",
@@ -104,7 +104,7 @@ pub async fn enroll(
                 id: agent_id.clone(),
                 key: public_key,
                 asset_id,
-                m: Mutex::new(AgentMut { revoked: false, last_request_ms: 0, hashes: BTreeMap::new() }),
+                m: Mutex::new(AgentMut { revoked: false, hostname: hostname.to_string(), last_request_ms: 0, hashes: BTreeMap::new() }),
             }),
         );
     }
@@ -235,6 +235,7 @@ pub async fn checkin(
             gaps,
         };
         let stored: Vec<(String, String)> = write.sections.iter().map(|s| (s.name.clone(), s.hash.clone())).collect();
+        let reported_hostname = write.hostname.clone();
         match state.ingest.submit(write).await {
             Ok(CheckinOutcome::Stored) => {}
             Ok(CheckinOutcome::Refused) => {
@@ -243,6 +244,9 @@ pub async fn checkin(
             Err(e) => return Err(AppError::unavailable(&e)),
         }
         let mut m = agent.m.lock().map_err(|_| AppError::unavailable("agent cache lock"))?;
+        if let Some(h) = &reported_hostname {
+            m.hostname = h.clone();
+        }
         for (name, hash) in stored {
             m.hashes.insert(name, hash);
         }

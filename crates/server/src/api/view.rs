@@ -23,6 +23,16 @@ pub fn jst_minutes(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// `2026-11-29 17:05:09` in Japan time.
+pub fn jst_seconds(ms: i64) -> String {
+    let offset = time::UtcOffset::from_hms(9, 0, 0).unwrap_or(time::UtcOffset::UTC);
+    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .map(|t| t.to_offset(offset))
+        .ok()
+        .and_then(|t| t.format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]")).ok())
+        .unwrap_or_default()
+}
+
 fn section<T: serde::de::DeserializeOwned>(a: &AssetRecord, name: &str) -> Option<T> {
     let s = a.sections.iter().find(|s| s.name == name)?;
     match serde_json::from_str(&s.json) {
