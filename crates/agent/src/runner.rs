@@ -140,7 +140,11 @@ impl EventLog {
             let running: Vec<&str> = started.iter().filter(|(_, r)| r.is_ok()).map(|(n, _)| *n).collect();
             tracing::info!(sources = ?running, "operation-log sources");
         }
-        let sender = EventSender::new(core.client.clone(), Arc::clone(&journal));
+        let mut sender = EventSender::new(core.client.clone(), Arc::clone(&journal));
+        // Tests and demos may send more often than the default 30 s.
+        if let Some(secs) = std::env::var("LANWARD_AGENT_EVENTS_INTERVAL_SECS").ok().and_then(|v| v.parse::<u64>().ok()).filter(|s| *s > 0) {
+            sender = sender.with_interval(std::time::Duration::from_secs(secs));
+        }
         Some(EventLog { journal, own_journal, sources_stop, sender })
     }
 }

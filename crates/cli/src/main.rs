@@ -162,6 +162,9 @@ struct ServeArgs {
     inventory_interval: u64,
     #[arg(long, default_value_t = 30)]
     splay: u64,
+    /// 操作ログの保存日数 (days operation logs are kept; whole days are deleted after)
+    #[arg(long, default_value_t = 3 * 366 + 31)]
+    log_retention_days: u32,
 }
 
 #[derive(Subcommand)]
@@ -295,6 +298,7 @@ fn real_main() -> Result<()> {
             config.checkin_interval_secs = a.checkin_interval;
             config.inventory_interval_secs = a.inventory_interval;
             config.splay_secs = a.splay;
+            config.oplog_retention_days = a.log_retention_days.max(1);
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(lanward_server::serve(config, shutdown_signal()))
         }

@@ -8,6 +8,9 @@
 //! contiguously for each agent *with the events, atomically*, so a retried
 //! batch stores nothing twice and a missing range is reported as a gap.
 
+pub mod embedded;
+pub mod generate;
+
 pub use lanward_proto::oplog::{Detail, EventKind};
 
 /// One stored event.
@@ -95,6 +98,12 @@ pub trait EventStore: Send + Sync + 'static {
     /// Appends one agent's events (in sequence order) and makes them
     /// durable before returning.
     fn append(&self, agent_id: &str, events: &[IncomingEvent]) -> Result<AppendOutcome>;
+    /// Appends several agents' batches and makes them all durable before
+    /// returning (group commit: the ingest thread can hand over everything it
+    /// has queued for one fsync). Outcomes are in the order of `batches`.
+    fn append_many(&self, batches: &[(&str, &[IncomingEvent])]) -> Result<Vec<AppendOutcome>> {
+        batches.iter().map(|(agent, events)| self.append(agent, events)).collect()
+    }
     fn search(&self, q: &Query) -> Result<Found>;
     /// (UTC day as YYYYMMDD, kind, count) over [from, to), optionally one PC.
     fn counts_by_kind_per_day(&self, from_ms: i64, to_ms: i64, pc: Option<&str>) -> Result<Vec<(u32, EventKind, u64)>>;

@@ -41,6 +41,8 @@ pub struct ServerConfig {
     /// Random seconds added to each agent's next check-in, so that agents
     /// started together spread out.
     pub splay_secs: u64,
+    /// Days operation logs are kept (the contract's 3 years and a margin).
+    pub oplog_retention_days: u32,
 }
 
 impl ServerConfig {
@@ -54,6 +56,7 @@ impl ServerConfig {
             checkin_interval_secs: 300,
             inventory_interval_secs: 3600,
             splay_secs: 30,
+            oplog_retention_days: 3 * 366 + 31,
         }
     }
 

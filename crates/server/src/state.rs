@@ -44,6 +44,8 @@ pub struct AppState {
     pub login_failures: Mutex<HashMap<String, (u32, i64)>>,
     /// Active Directory sign-in, when `DATA/directory.json` exists.
     pub directory: Option<lanward_directory::DirectoryConfig>,
+    /// Operation logs (`DATA/oplog`).
+    pub oplog: Arc<dyn lanward_oplog::EventStore>,
     /// Uploaded ledger files waiting for the operator to confirm.
     pub imports: Mutex<HashMap<String, crate::imports::PendingImport>>,
 }
@@ -91,6 +93,7 @@ impl AppState {
             ingest,
             login_failures: Mutex::new(HashMap::new()),
             directory: crate::directory::load(&config_dir)?,
+            oplog: open_oplog(&config_dir)?,
             imports: Mutex::new(HashMap::new()),
         }))
     }
@@ -129,7 +132,48 @@ impl AppState {
     }
 }
 
+/// Opens the operation-log store; damaged partitions are reported and
+/// left aside, the rest serves.
+fn open_oplog(data_dir: &std::path::Path) -> Result<Arc<dyn lanward_oplog::EventStore>> {
+    let dir = data_dir.join("oplog");
+    let store = lanward_oplog::embedded::EmbeddedStore::open(&dir).map_err(|e| anyhow::anyhow!("操作ログを開けません ({}): {e}", dir.display()))?;
+    for (partition, reason) in lanward_oplog::EventStore::damaged(&store) {
+        tracing::error!(%partition, %reason, "operation-log partition is damaged; the rest stays searchable");
+    }
+    Ok(Arc::new(store))
+}
+
+/// Deletes operation-log partitions older than the retention, once a day,
+/// and says so in the audit log.
+async fn retention(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(86_400));
+    loop {
+        tick.tick().await;
+        let before = lanward_store::now_ms() - state.config.oplog_retention_days as i64 * 86_400_000;
+        let oplog = state.oplog.clone();
+        match tokio::task::spawn_blocking(move || oplog.drop_before(before)).await {
+            Ok(Ok(dropped)) if !dropped.is_empty() => {
+                let events: u64 = dropped.iter().map(|p| p.events).sum();
+                let names = dropped.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(",");
+                let _ = crate::api::audit(
+                    &state,
+                    "system".into(),
+                    "oplog.retention",
+                    "oplog".into(),
+                    format!("保存期間 {} 日を過ぎた区画を削除 partitions={names} events={events}", state.config.oplog_retention_days),
+                    String::new(),
+                )
+                .await;
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "operation-log retention failed"),
+            Err(e) => tracing::error!(error = %e, "operation-log retention task failed"),
+        }
+    }
+}
+
 pub fn spawn_background(state: &Arc<AppState>) {
+    tokio::spawn(retention(state.clone()));
     let s = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));

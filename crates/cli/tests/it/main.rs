@@ -12,3 +12,4 @@ mod roles;
 mod support;
 mod users_audit;
 mod wine;
+mod oplog;

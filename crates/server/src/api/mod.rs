@@ -6,6 +6,7 @@ pub mod admin;
 pub mod agent;
 pub mod ledger;
 pub mod openapi;
+pub mod oplog;
 pub mod session;
 pub mod view;
 
@@ -38,6 +39,8 @@ pub const ANY_ROLE: &[&str] = crate::auth::ROLES;
 /// Keeping the ledger.
 pub const LEDGER_WRITERS: &[&str] = &["administrator", "operator"];
 pub const ADMINS: &[&str] = &["administrator"];
+/// Operation logs are personal information: only these roles search them.
+pub const LOG_READERS: &[&str] = &["administrator", "operator", "auditor"];
 /// The audit log and the list of users.
 pub const AUDITORS: &[&str] = &["administrator", "auditor"];
 
@@ -66,6 +69,10 @@ routes! { API_ROUTES, api_routes;
     get "/api/v1/enroll/ca" => agent::ca_certificate, Access::Public;
     post "/api/v1/enroll" => agent::enroll, Access::Public;
     post "/api/v1/agent/checkin" => agent::checkin, Access::Agent;
+    post "/api/v1/agent/events" => oplog::ingest, Access::Agent;
+    get "/api/v1/logs" => oplog::search, Access::Roles(LOG_READERS);
+    get "/api/v1/logs/export" => oplog::export, Access::Roles(LOG_READERS);
+    get "/api/v1/logs/counts" => oplog::counts, Access::Roles(LOG_READERS);
     post "/api/v1/session" => session::login, Access::Public;
     delete "/api/v1/session" => session::logout, Access::Roles(ANY_ROLE);
     get "/api/v1/session" => session::whoami, Access::Roles(ANY_ROLE);

@@ -6,9 +6,10 @@
 //! form a signed-in person posts.
 
 mod assets;
+mod logs;
 mod pages;
 
-use crate::api::{routes, Access, Route, ADMINS, ANY_ROLE, AUDITORS, LEDGER_WRITERS};
+use crate::api::{routes, Access, Route, ADMINS, ANY_ROLE, AUDITORS, LEDGER_WRITERS, LOG_READERS};
 use crate::auth::AdminUser;
 use crate::error::AppError;
 use crate::SharedState;
@@ -33,6 +34,7 @@ routes! { CONSOLE_ROUTES, console_routes;
     post "/assets/{id}" => assets::update, Access::Roles(LEDGER_WRITERS);
     get "/unknown" => assets::unknown_devices, Access::Roles(ANY_ROLE);
     post "/unknown/{ip}/dismiss" => assets::dismiss_unknown, Access::Roles(LEDGER_WRITERS);
+    get "/logs" => logs::search, Access::Roles(LOG_READERS);
     get "/import" => pages::import_page, Access::Roles(LEDGER_WRITERS);
     get "/import/{id}" => pages::import_preview, Access::Roles(LEDGER_WRITERS);
     post "/import/{id}/mapping" => pages::import_mapping, Access::Roles(LEDGER_WRITERS);
@@ -190,6 +192,7 @@ pub fn layout(lang: Lang, user: Option<&AdminUser>, title: &str, body: Markup) -
                             a href="/" { (lang.t("ダッシュボード", "Dashboard")) }
                             a href="/assets" { (lang.t("資産", "Assets")) }
                             a href="/unknown" { (lang.t("未登録機器", "Unknown devices")) }
+                            @if can(u, LOG_READERS) { a href="/logs" { (lang.t("操作ログ", "Operation logs")) } }
                             @if can(u, LEDGER_WRITERS) { a href="/import" { (lang.t("取り込み", "Import")) } }
                             a href="/export" { (lang.t("書き出し", "Export")) }
                             @if can(u, AUDITORS) { a href="/users" { (lang.t("ユーザー", "Users")) } }

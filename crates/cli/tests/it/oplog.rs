@@ -1,0 +1,117 @@
+//! Operation logs end to end: the real agent's process source on this
+//! machine, the sender, the server's store and search, and the audit of
+//! every search.
+
+use crate::support::*;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn search(server: &Server, query: &str) -> serde_json::Value {
+    server.get_json(&format!("/api/v1/logs?{query}"))
+}
+
+#[test]
+fn a_process_started_here_is_found_in_the_server_logs() {
+    if unsafe { libc::geteuid() } != 0 {
+        assert!(std::env::var_os("CI").is_none(), "CI runs as root: the process connector needs it");
+        eprintln!("skipped: the netlink process connector needs root");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("srv"), false, &[]);
+    let token = server.create_token("HQ", "1h", 5);
+    let a = tmp.path().join("agent");
+    let out = agent(&["enroll", "--server", &server.url, "--token", &token], &a);
+    assert!(out.status.success(), "enrol: {}", stderr(&out));
+    let mut running = Command::new(agent_bin())
+        .args(["run", "--splay", "0", "--data"])
+        .arg(&a)
+        .env("LANWARD_AGENT_EVENTS_INTERVAL_SECS", "1")
+        .env("LANWARD_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(tmp.path().join("agent.log")).unwrap())
+        .spawn()
+        .unwrap();
+    // Wait until the agent's sources run (its own start is the first event).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while search(&server, "kind=service_start&limit=1")["total"].as_u64() == Some(0) {
+        assert!(Instant::now() < deadline, "no events from the agent: {}", std::fs::read_to_string(tmp.path().join("agent.log")).unwrap_or_default());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // A process with a recognisable command line.
+    let marker = format!("0.{}", 100 + std::process::id() % 800);
+    assert!(Command::new("/bin/sleep").arg(&marker).status().unwrap().success());
+    let mut found = serde_json::Value::Null;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let r = search(&server, &format!("kind=process_start&text={marker}"));
+        if r["total"].as_u64().unwrap_or(0) > 0 {
+            found = r;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let _ = running.kill();
+    let _ = running.wait();
+    let event = &found["events"][0];
+    assert_eq!(event["kind"], "process_start", "{found}");
+    assert!(event["process"].as_str().unwrap_or("").ends_with("sleep"), "{event}");
+    assert!(event["command_line"].as_str().unwrap_or("").contains(&marker), "{event}");
+    assert_eq!(event["sha256"].as_str().map(str::len), Some(64), "{event}");
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string();
+    assert_eq!(event["pc"], hostname.as_str());
+    assert!(event["time"].as_str().unwrap().ends_with('Z'), "RFC 3339 times: {event}");
+    // The stop comes too, and the search by PC and kind agrees.
+    let stops = search(&server, &format!("pc={hostname}&kind=process_stop&limit=1000"));
+    assert!(stops["total"].as_u64().unwrap() >= 1);
+
+    // Every search is in the audit log: who, what, how many.
+    let audit = server.get_json("/api/v1/audit?limit=1000");
+    let searches: Vec<&serde_json::Value> = audit["entries"].as_array().unwrap().iter().filter(|e| e["action"] == "oplog.search").collect();
+    assert!(searches.iter().any(|e| e["detail"].as_str().unwrap().contains(&format!("text={marker}")) && e["detail"].as_str().unwrap().contains("results=1")), "{searches:?}");
+}
+
+/// Bad batches are refused with a reason; a retried batch stores nothing
+/// twice; a clock far ahead is filed at reception time.
+#[test]
+fn event_batches_are_checked_deduplicated_and_clamped() {
+    use lanward_agent::client::ServerClient;
+    use lanward_proto::oplog::{Detail, Event, EventAck, EventBatch, EventKind};
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("srv"), false, &[]);
+    let token = server.create_token("HQ", "1h", 5);
+    let id = lanward_agent::client::enroll(&server.url, &token, "SUIDO-PC-0123", "windows", (None, vec![]), lanward_agent::identity::generate_key()).unwrap();
+    let client = ServerClient::unauthenticated(&server.url, None).unwrap().with_signer(id.enrolment.agent_id.clone(), std::sync::Arc::new(id.key.clone()));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let ev = |seq: u64, at_ms: i64, title: &str| Event {
+        seq,
+        at_ms,
+        kind: EventKind::ForegroundWindow,
+        session_id: Some(1),
+        user: Some("SUIDO\\tanaka".into()),
+        detail: Some(Detail { title: Some(title.into()), process: Some("EXCEL.EXE".into()), ..Default::default() }),
+    };
+    let batch = EventBatch { events: vec![ev(1, now - 5000, "令和7年度 予算要求資料.xlsx - Excel"), ev(2, now - 4000, "個人情報 取扱台帳.xlsx - Excel"), ev(3, now + 30 * 86_400_000, &"長".repeat(5000))], dropped: None };
+    let first: EventAck = client.post_json("/api/v1/agent/events", &batch).unwrap();
+    assert_eq!((first.acked_through, first.stored, first.duplicates), (3, 3, 0));
+    // The answer was lost: the same batch again stores nothing twice.
+    let again: EventAck = client.post_json("/api/v1/agent/events", &batch).unwrap();
+    assert_eq!((again.acked_through, again.stored, again.duplicates), (3, 0, 3));
+    let all = search_all(&server);
+    assert_eq!(all["total"], 3, "{all}");
+    // Japanese two-character words are found.
+    assert_eq!(server.get_json("/api/v1/logs?from=2000-01-01&text=%E4%BA%88%E7%AE%97")["total"], 1);
+    // The future event was filed at reception time, its title clipped, with the reason.
+    let long = all["events"].as_array().unwrap().iter().find(|e| e["title"].as_str().is_some_and(|t| t.starts_with('長'))).unwrap().clone();
+    assert!(long["title"].as_str().unwrap().chars().count() <= 513);
+    assert!(long["reason"].as_str().unwrap().contains("時刻"), "{long}");
+
+    // Events out of order are refused, naming them.
+    let bad = EventBatch { events: vec![ev(5, now, "a"), ev(4, now, "b")], dropped: None };
+    let err = client.post_json::<_, EventAck>("/api/v1/agent/events", &bad).unwrap_err().to_string();
+    assert!(err.contains("seq_order") || err.contains("昇順"), "{err}");
+}
+
+fn search_all(server: &Server) -> serde_json::Value {
+    server.get_json("/api/v1/logs?from=2000-01-01&to=2100-01-01&limit=100")
+}

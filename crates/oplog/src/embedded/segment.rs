@@ -1,0 +1,708 @@
+//! Immutable segment files: one flush of one day partition.
+//!
+//! Rows are sorted by (pc, time) and cut into row groups of [`RG_ROWS`]. Each
+//! row group has two zstd blocks: `T` (the tuple id of every row: which
+//! distinct combination of text fields it has) and `R` (time deltas, pc and
+//! user runs, kind, numeric fields). The distinct texts live once per segment:
+//! a tuple table and a string table, both in zstd chunks of [`CHUNK`] entries.
+//! The keyword index maps each character bigram to the sorted list of tuple
+//! ids whose texts contain it; its keys and offsets are stored raw and are
+//! binary-searched in the memory map. Every section has a crc32, checked on
+//! first use; the footer (section table) has its own crc32, checked at open.
+//!
+//! ```text
+//! sections... | footer: n, (offset u64, len u64, crc u32)*n | footer_len u32 | footer_crc u32 | "LWSEG001"
+//! section 0 = meta, then T/R per row group, tuple chunks, string chunks, tuple counts,
+//!             index keys (u64 LE), index offsets (u32 LE), postings (delta varints)
+//! ```
+
+use super::codec::{self, put_str, put_var, FxMap, FxSet, Reader, NNUM, NTEXT};
+use super::mem::{MemPart, Row};
+use crate::{OplogError, Result};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub const RG_ROWS: usize = 65_536;
+pub const CHUNK: usize = 1024;
+const MAGIC: &[u8; 8] = b"LWSEG001";
+
+#[derive(Debug, Clone)]
+pub struct RgMeta {
+    pub first_row: u32,
+    pub rows: u32,
+    pub min_time: i64,
+    pub max_time: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Meta {
+    pub rows: u64,
+    pub min_time: i64,
+    pub max_time: i64,
+    /// Sorted by name: (name, first row, rows).
+    pub pcs: Vec<(String, u32, u32)>,
+    pub users: Vec<String>,
+    pub rgs: Vec<RgMeta>,
+    pub n_tuples: u32,
+    pub n_strings: u32,
+    /// (pc index, kind code, count).
+    pub counts: Vec<(u32, u8, u32)>,
+}
+
+impl Meta {
+    fn n_tuple_chunks(&self) -> usize { (self.n_tuples as usize).div_ceil(CHUNK) }
+    fn n_string_chunks(&self) -> usize { (self.n_strings as usize).div_ceil(CHUNK) }
+    pub fn sec_t(&self, rg: usize) -> usize { 1 + 2 * rg }
+    pub fn sec_r(&self, rg: usize) -> usize { 2 + 2 * rg }
+    pub fn sec_tuple_chunk(&self, c: usize) -> usize { 1 + 2 * self.rgs.len() + c }
+    pub fn sec_string_chunk(&self, c: usize) -> usize { 1 + 2 * self.rgs.len() + self.n_tuple_chunks() + c }
+    pub fn sec_counts(&self) -> usize { 1 + 2 * self.rgs.len() + self.n_tuple_chunks() + self.n_string_chunks() }
+    pub fn sec_keys(&self) -> usize { self.sec_counts() + 1 }
+    pub fn sec_offs(&self) -> usize { self.sec_counts() + 2 }
+    pub fn sec_postings(&self) -> usize { self.sec_counts() + 3 }
+    /// Per row group, the distinct tuple ids in it: rare words skip the groups without them.
+    pub fn sec_rg_tuples(&self) -> usize { self.sec_counts() + 4 }
+    fn n_sections(&self) -> usize { self.sec_counts() + 5 }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut o = Vec::new();
+        put_var(&mut o, self.rows);
+        put_var(&mut o, codec::zig(self.min_time));
+        put_var(&mut o, codec::zig(self.max_time));
+        put_var(&mut o, self.pcs.len() as u64);
+        for (n, f, c) in &self.pcs {
+            put_str(&mut o, n);
+            put_var(&mut o, *f as u64);
+            put_var(&mut o, *c as u64);
+        }
+        put_var(&mut o, self.users.len() as u64);
+        for u in &self.users {
+            put_str(&mut o, u);
+        }
+        put_var(&mut o, self.rgs.len() as u64);
+        for r in &self.rgs {
+            put_var(&mut o, r.first_row as u64);
+            put_var(&mut o, r.rows as u64);
+            put_var(&mut o, codec::zig(r.min_time));
+            put_var(&mut o, codec::zig(r.max_time));
+        }
+        put_var(&mut o, self.n_tuples as u64);
+        put_var(&mut o, self.n_strings as u64);
+        put_var(&mut o, self.counts.len() as u64);
+        for (p, k, c) in &self.counts {
+            put_var(&mut o, *p as u64);
+            o.push(*k);
+            put_var(&mut o, *c as u64);
+        }
+        o
+    }
+
+    fn decode(b: &[u8]) -> Result<Meta> {
+        let mut r = Reader::new(b);
+        let mut m = Meta { rows: r.var()?, min_time: codec::unzig(r.var()?), max_time: codec::unzig(r.var()?), ..Default::default() };
+        for _ in 0..r.var()? {
+            m.pcs.push((r.str()?.to_string(), r.var()? as u32, r.var()? as u32));
+        }
+        for _ in 0..r.var()? {
+            m.users.push(r.str()?.to_string());
+        }
+        for _ in 0..r.var()? {
+            m.rgs.push(RgMeta { first_row: r.var()? as u32, rows: r.var()? as u32, min_time: codec::unzig(r.var()?), max_time: codec::unzig(r.var()?) });
+        }
+        m.n_tuples = r.var()? as u32;
+        m.n_strings = r.var()? as u32;
+        for _ in 0..r.var()? {
+            m.counts.push((r.var()? as u32, r.u8()?, r.var()? as u32));
+        }
+        Ok(m)
+    }
+}
+
+fn io(e: impl std::fmt::Display) -> OplogError { OplogError::Io(e.to_string()) }
+
+fn z(data: &[u8], level: i32) -> Result<Vec<u8>> { zstd::bulk::compress(data, level).map_err(io) }
+
+/// Writes `part` as a segment at `path` (via a temporary file, fsynced, renamed).
+pub fn write(part: &MemPart, path: &Path, level: i32) -> Result<()> {
+    // Tuples by frequency (frequent ones get small ids), strings by first use.
+    let mut freq = vec![0u32; part.tuples.len()];
+    for r in &part.rows {
+        freq[r.tuple as usize] += 1;
+    }
+    let mut order: Vec<u32> = (0..part.tuples.len() as u32).filter(|&t| freq[t as usize] > 0).collect();
+    order.sort_by_key(|&t| (std::cmp::Reverse(freq[t as usize]), t));
+    let mut tuple_new = vec![u32::MAX; part.tuples.len()];
+    for (n, &t) in order.iter().enumerate() {
+        tuple_new[t as usize] = n as u32;
+    }
+    let mut str_new = vec![0u32; part.strings.strs.len()];
+    let mut strings: Vec<&str> = Vec::new();
+    let mut tuples: Vec<[u32; NTEXT]> = Vec::with_capacity(order.len());
+    for &t in &order {
+        let mut nt = part.tuples[t as usize];
+        for s in nt.iter_mut() {
+            if *s != 0 {
+                let old = *s as usize - 1;
+                if str_new[old] == 0 {
+                    strings.push(&part.strings.strs[old]);
+                    str_new[old] = strings.len() as u32;
+                }
+                *s = str_new[old];
+            }
+        }
+        tuples.push(nt);
+    }
+    // PCs and users sorted by name.
+    let mut pc_order: Vec<u32> = (0..part.pcs.strs.len() as u32).collect();
+    pc_order.sort_by(|a, b| part.pcs.strs[*a as usize].cmp(&part.pcs.strs[*b as usize]));
+    let mut pc_new = vec![0u32; pc_order.len()];
+    for (n, &p) in pc_order.iter().enumerate() {
+        pc_new[p as usize] = n as u32;
+    }
+    let mut rows: Vec<Row> = part
+        .rows
+        .iter()
+        .map(|r| Row { pc: pc_new[r.pc as usize], tuple: tuple_new[r.tuple as usize], ..*r })
+        .collect();
+    rows.sort_by_key(|r| (r.pc, r.time));
+
+    let mut meta = Meta {
+        rows: rows.len() as u64,
+        min_time: rows.iter().map(|r| r.time).min().unwrap_or(0),
+        max_time: rows.iter().map(|r| r.time).max().unwrap_or(0),
+        users: part.users.strs.iter().map(|s| s.to_string()).collect(),
+        n_tuples: tuples.len() as u32,
+        n_strings: strings.len() as u32,
+        ..Default::default()
+    };
+    let mut counts: FxMap<(u32, u8), u32> = FxMap::default();
+    for (i, r) in rows.iter().enumerate() {
+        if i == 0 || rows[i - 1].pc != r.pc {
+            meta.pcs.push((part.pcs.strs[pc_order[r.pc as usize] as usize].to_string(), i as u32, 0));
+        }
+        meta.pcs.last_mut().unwrap().2 += 1;
+        *counts.entry((r.pc, r.kind)).or_default() += 1;
+    }
+    meta.counts = counts.into_iter().map(|((p, k), c)| (p, k, c)).collect();
+    meta.counts.sort();
+
+    let mut sections: Vec<Vec<u8>> = vec![Vec::new()];
+    for (g, chunk) in rows.chunks(RG_ROWS).enumerate() {
+        meta.rgs.push(RgMeta {
+            first_row: (g * RG_ROWS) as u32,
+            rows: chunk.len() as u32,
+            min_time: chunk.iter().map(|r| r.time).min().unwrap(),
+            max_time: chunk.iter().map(|r| r.time).max().unwrap(),
+        });
+        let mut t = Vec::with_capacity(chunk.len() * 2);
+        for r in chunk {
+            put_var(&mut t, r.tuple as u64);
+        }
+        sections.push(z(&t, level)?);
+        let mut o = Vec::with_capacity(chunk.len() * 8);
+        let mut prev = 0i64;
+        for r in chunk {
+            put_var(&mut o, codec::zig(r.time - prev));
+            prev = r.time;
+        }
+        runs(&mut o, chunk.iter().map(|r| r.pc));
+        runs(&mut o, chunk.iter().map(|r| r.user));
+        o.extend(chunk.iter().map(|r| r.kind));
+        for r in chunk {
+            o.push(r.mask);
+            for i in 0..NNUM {
+                if r.mask & (1 << i) != 0 {
+                    put_var(&mut o, r.nums[i]);
+                }
+            }
+        }
+        sections.push(z(&o, level)?);
+    }
+    for chunk in tuples.chunks(CHUNK) {
+        let mut o = Vec::new();
+        for t in chunk {
+            let mut mask = 0u64;
+            for (i, s) in t.iter().enumerate() {
+                if *s != 0 {
+                    mask |= 1 << i;
+                }
+            }
+            put_var(&mut o, mask);
+            for s in t.iter().filter(|s| **s != 0) {
+                put_var(&mut o, *s as u64 - 1);
+            }
+        }
+        sections.push(z(&o, level)?);
+    }
+    for chunk in strings.chunks(CHUNK) {
+        let mut o = Vec::new();
+        for s in chunk {
+            put_str(&mut o, s);
+        }
+        sections.push(z(&o, level.max(9))?);
+    }
+    let mut c = Vec::new();
+    for &t in &order {
+        put_var(&mut c, freq[t as usize] as u64);
+    }
+    sections.push(z(&c, level)?);
+
+    // Keyword index: bigram -> tuple ids.
+    let mut index: FxMap<u64, Vec<u32>> = FxMap::default();
+    let mut grams = Vec::new();
+    let mut str_grams: Vec<Option<Vec<u64>>> = vec![None; strings.len()];
+    for (tid, t) in tuples.iter().enumerate() {
+        grams.clear();
+        for &s in t.iter().filter(|s| **s != 0) {
+            let g = str_grams[s as usize - 1].get_or_insert_with(|| {
+                let mut v = Vec::new();
+                codec::bigrams(strings[s as usize - 1], &mut v);
+                v.sort_unstable();
+                v.dedup();
+                v
+            });
+            grams.extend_from_slice(g);
+        }
+        grams.sort_unstable();
+        grams.dedup();
+        for &g in &grams {
+            index.entry(g).or_default().push(tid as u32);
+        }
+    }
+    let mut keys: Vec<u64> = index.keys().copied().collect();
+    keys.sort_unstable();
+    let (mut kb, mut ob, mut pb) = (Vec::with_capacity(keys.len() * 8), Vec::with_capacity(keys.len() * 4 + 4), Vec::new());
+    for k in &keys {
+        kb.extend_from_slice(&k.to_le_bytes());
+        ob.extend_from_slice(&(pb.len() as u32).to_le_bytes());
+        let mut prev = 0u32;
+        for (i, &t) in index[k].iter().enumerate() {
+            put_var(&mut pb, if i == 0 { t as u64 } else { (t - prev) as u64 });
+            prev = t;
+        }
+    }
+    ob.extend_from_slice(&(pb.len() as u32).to_le_bytes());
+    sections.push(kb);
+    sections.push(ob);
+    sections.push(pb);
+    let mut rt = Vec::new();
+    for chunk in rows.chunks(RG_ROWS) {
+        let mut ids: Vec<u32> = chunk.iter().map(|r| r.tuple).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        put_var(&mut rt, ids.len() as u64);
+        let mut prev = 0u32;
+        for (i, t) in ids.iter().enumerate() {
+            put_var(&mut rt, if i == 0 { *t as u64 } else { (*t - prev) as u64 });
+            prev = *t;
+        }
+    }
+    sections.push(z(&rt, level)?);
+    sections[0] = z(&meta.encode(), level)?;
+    debug_assert_eq!(sections.len(), meta.n_sections());
+
+    let tmp = path.with_extension("tmp");
+    let mut f = std::io::BufWriter::new(File::create(&tmp).map_err(io)?);
+    let mut footer = Vec::new();
+    put_var(&mut footer, sections.len() as u64);
+    let mut off = 0u64;
+    for s in &sections {
+        f.write_all(s).map_err(io)?;
+        footer.extend_from_slice(&off.to_le_bytes());
+        footer.extend_from_slice(&(s.len() as u64).to_le_bytes());
+        footer.extend_from_slice(&crc32fast::hash(s).to_le_bytes());
+        off += s.len() as u64;
+    }
+    f.write_all(&footer).map_err(io)?;
+    f.write_all(&(footer.len() as u32).to_le_bytes()).map_err(io)?;
+    f.write_all(&crc32fast::hash(&footer).to_le_bytes()).map_err(io)?;
+    f.write_all(MAGIC).map_err(io)?;
+    let f = f.into_inner().map_err(io)?;
+    f.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)?;
+    Ok(())
+}
+
+fn runs(o: &mut Vec<u8>, it: impl Iterator<Item = u32>) {
+    let mut cur: Option<(u32, u64)> = None;
+    for v in it {
+        match &mut cur {
+            Some((c, n)) if *c == v => *n += 1,
+            _ => {
+                if let Some((c, n)) = cur {
+                    put_var(o, c as u64);
+                    put_var(o, n);
+                }
+                cur = Some((v, 1));
+            }
+        }
+    }
+    if let Some((c, n)) = cur {
+        put_var(o, c as u64);
+        put_var(o, n);
+    }
+}
+
+fn read_runs(r: &mut Reader, n: usize) -> Result<Vec<u32>> {
+    let mut v = Vec::with_capacity(n);
+    while v.len() < n {
+        let c = r.var()? as u32;
+        let k = r.var()? as usize;
+        if k == 0 || v.len() + k > n {
+            return Err(codec::corrupt());
+        }
+        v.extend(std::iter::repeat_n(c, k));
+    }
+    Ok(v)
+}
+
+/// A decoded `R` block.
+pub struct RgData {
+    pub time: Vec<i64>,
+    pub pc: Vec<u32>,
+    pub user: Vec<u32>,
+    pub kind: Vec<u8>,
+    nums: Vec<u8>,
+}
+
+impl RgData {
+    /// Numeric fields of the given rows (sorted ascending), decoding the stream once.
+    pub fn nums_of(&self, rows: &[usize]) -> Result<Vec<(u8, [u64; NNUM])>> {
+        let mut r = Reader::new(&self.nums);
+        let mut out = Vec::with_capacity(rows.len());
+        let mut want = rows.iter().peekable();
+        let mut i = 0;
+        while let Some(&&w) = want.peek() {
+            let mask = r.u8()?;
+            let mut v = [0u64; NNUM];
+            for (k, x) in v.iter_mut().enumerate() {
+                if mask & (1 << k) != 0 {
+                    *x = r.var()?;
+                }
+            }
+            while want.peek() == Some(&&i) {
+                want.next();
+                out.push((mask, v));
+            }
+            let _ = w;
+            i += 1;
+        }
+        Ok(out)
+    }
+}
+
+pub struct Segment {
+    pub path: PathBuf,
+    pub day: i64,
+    pub file_bytes: u64,
+    map: memmap2::Mmap,
+    secs: Vec<(u64, u64, u32)>,
+    checked: Vec<AtomicBool>,
+    pub meta: Meta,
+}
+
+impl Segment {
+    pub fn open(path: &Path, day: i64) -> Result<Segment> {
+        let f = File::open(path).map_err(io)?;
+        let map = unsafe { memmap2::Mmap::map(&f) }.map_err(io)?;
+        let bad = |why: &str| OplogError::Io(format!("{}: {why}", path.display()));
+        let n = map.len();
+        if n < 16 || &map[n - 8..] != MAGIC {
+            return Err(bad("truncated (no end marker)"));
+        }
+        let flen = u32::from_le_bytes(map[n - 16..n - 12].try_into().unwrap()) as usize;
+        let fcrc = u32::from_le_bytes(map[n - 12..n - 8].try_into().unwrap());
+        if flen + 16 > n {
+            return Err(bad("bad footer length"));
+        }
+        let footer = &map[n - 16 - flen..n - 16];
+        if crc32fast::hash(footer) != fcrc {
+            return Err(bad("footer checksum mismatch"));
+        }
+        let mut r = Reader::new(footer);
+        let count = r.var()? as usize;
+        let body = (n - 16 - flen) as u64;
+        let mut secs = Vec::with_capacity(count);
+        for _ in 0..count {
+            let b = r.bytes(20)?;
+            let off = u64::from_le_bytes(b[0..8].try_into().unwrap());
+            let len = u64::from_le_bytes(b[8..16].try_into().unwrap());
+            let crc = u32::from_le_bytes(b[16..20].try_into().unwrap());
+            if off.checked_add(len).is_none_or(|e| e > body) {
+                return Err(bad("section outside the file"));
+            }
+            secs.push((off, len, crc));
+        }
+        if secs.is_empty() {
+            return Err(bad("no sections"));
+        }
+        let mut seg = Segment {
+            path: path.to_path_buf(),
+            day,
+            file_bytes: n as u64,
+            map,
+            checked: (0..count).map(|_| AtomicBool::new(false)).collect(),
+            secs,
+            meta: Meta::default(),
+        };
+        let m = seg.unzip(0)?;
+        seg.meta = Meta::decode(&m).map_err(|_| bad("bad meta"))?;
+        if seg.meta.n_sections() != count {
+            return Err(bad("section count mismatch"));
+        }
+        Ok(seg)
+    }
+
+    /// The raw bytes of a section, checksum verified on first use.
+    pub fn raw(&self, i: usize) -> Result<&[u8]> {
+        let (off, len, crc) = *self.secs.get(i).ok_or_else(codec::corrupt)?;
+        let s = &self.map[off as usize..(off + len) as usize];
+        if !self.checked[i].load(Ordering::Relaxed) {
+            if crc32fast::hash(s) != crc {
+                return Err(OplogError::Io(format!("{}: section {i} checksum mismatch", self.path.display())));
+            }
+            self.checked[i].store(true, Ordering::Relaxed);
+        }
+        Ok(s)
+    }
+
+    pub fn unzip(&self, i: usize) -> Result<Vec<u8>> {
+        zstd::stream::decode_all(self.raw(i)?).map_err(|e| OplogError::Io(format!("{}: section {i}: {e}", self.path.display())))
+    }
+
+    pub fn tuples_of_rg(&self, rg: usize) -> Result<Vec<u32>> {
+        let b = self.unzip(self.meta.sec_t(rg))?;
+        let n = self.meta.rgs[rg].rows as usize;
+        let mut r = Reader::new(&b);
+        let mut v = Vec::with_capacity(n);
+        for _ in 0..n {
+            v.push(r.var()? as u32);
+        }
+        Ok(v)
+    }
+
+    pub fn rg(&self, rg: usize) -> Result<RgData> {
+        let b = self.unzip(self.meta.sec_r(rg))?;
+        let n = self.meta.rgs[rg].rows as usize;
+        let mut r = Reader::new(&b);
+        let mut time = Vec::with_capacity(n);
+        let mut prev = 0i64;
+        for _ in 0..n {
+            prev += codec::unzig(r.var()?);
+            time.push(prev);
+        }
+        let pc = read_runs(&mut r, n)?;
+        let user = read_runs(&mut r, n)?;
+        let kind = r.bytes(n)?.to_vec();
+        let nums = b[r.pos..].to_vec();
+        Ok(RgData { time, pc, user, kind, nums })
+    }
+
+    /// Tuple `t` as string ids + 1 (0 = absent), from decoded chunks (cached by the caller).
+    pub fn tuple(&self, t: u32, cache: &mut FxMap<usize, Vec<[u32; NTEXT]>>) -> Result<[u32; NTEXT]> {
+        let c = t as usize / CHUNK;
+        if !cache.contains_key(&c) {
+            let b = self.unzip(self.meta.sec_tuple_chunk(c))?;
+            let mut r = Reader::new(&b);
+            let mut v = Vec::with_capacity(CHUNK);
+            while !r.done() {
+                let mask = r.var()?;
+                let mut tup = [0u32; NTEXT];
+                for (i, s) in tup.iter_mut().enumerate() {
+                    if mask & (1 << i) != 0 {
+                        *s = r.var()? as u32 + 1;
+                    }
+                }
+                v.push(tup);
+            }
+            cache.insert(c, v);
+        }
+        cache[&c].get(t as usize % CHUNK).copied().ok_or_else(codec::corrupt)
+    }
+
+    pub fn string_chunk(&self, c: usize) -> Result<Vec<String>> {
+        let b = self.unzip(self.meta.sec_string_chunk(c))?;
+        let mut r = Reader::new(&b);
+        let mut v = Vec::with_capacity(CHUNK);
+        while !r.done() {
+            v.push(r.str()?.to_string());
+        }
+        Ok(v)
+    }
+
+    pub fn string(&self, id1: u32, cache: &mut FxMap<usize, Vec<String>>) -> Result<String> {
+        let s = id1 as usize - 1;
+        let c = s / CHUNK;
+        if !cache.contains_key(&c) {
+            cache.insert(c, self.string_chunk(c)?);
+        }
+        cache[&c].get(s % CHUNK).cloned().ok_or_else(codec::corrupt)
+    }
+
+    /// Which row groups hold at least one tuple marked in `bits`.
+    pub fn rgs_with(&self, bits: &[bool]) -> Result<Vec<bool>> {
+        let b = self.unzip(self.meta.sec_rg_tuples())?;
+        let mut r = Reader::new(&b);
+        let mut out = Vec::with_capacity(self.meta.rgs.len());
+        for _ in 0..self.meta.rgs.len() {
+            let n = r.var()?;
+            let mut prev = 0u32;
+            let mut any = false;
+            for i in 0..n {
+                let d = r.var()? as u32;
+                prev = if i == 0 { d } else { prev + d };
+                any |= bits.get(prev as usize).copied().unwrap_or(false);
+            }
+            out.push(any);
+        }
+        Ok(out)
+    }
+
+    pub fn tuple_counts(&self) -> Result<Vec<u32>> {
+        let b = self.unzip(self.meta.sec_counts())?;
+        let mut r = Reader::new(&b);
+        let mut v = Vec::with_capacity(self.meta.n_tuples as usize);
+        while !r.done() {
+            v.push(r.var()? as u32);
+        }
+        Ok(v)
+    }
+
+    /// Tuple ids whose texts contain the bigram, ascending.
+    fn posting(&self, key: u64) -> Result<Vec<u32>> {
+        let keys = self.raw(self.meta.sec_keys())?;
+        let n = keys.len() / 8;
+        let at = |i: usize| u64::from_le_bytes(keys[i * 8..i * 8 + 8].try_into().unwrap());
+        let (mut lo, mut hi) = (0usize, n);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if at(mid) < key {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        if lo == n || at(lo) != key {
+            return Ok(Vec::new());
+        }
+        let offs = self.raw(self.meta.sec_offs())?;
+        let off = |i: usize| -> Result<usize> {
+            Ok(u32::from_le_bytes(offs.get(i * 4..i * 4 + 4).ok_or_else(codec::corrupt)?.try_into().unwrap()) as usize)
+        };
+        let (a, b) = (off(lo)?, off(lo + 1)?);
+        let p = self.raw(self.meta.sec_postings())?;
+        let mut r = Reader::new(p.get(a..b).ok_or_else(codec::corrupt)?);
+        let mut v = Vec::new();
+        let mut prev = 0u32;
+        while !r.done() {
+            let d = r.var()? as u32;
+            prev = if v.is_empty() { d } else { prev + d };
+            v.push(prev);
+        }
+        Ok(v)
+    }
+
+    /// The tuple ids whose texts contain every word (already folded).
+    pub fn match_words(&self, words: &[String]) -> Result<FxSet<u32>> {
+        let mut result: Option<Vec<u32>> = None;
+        let mut tcache = FxMap::default();
+        let mut scache = FxMap::default();
+        for w in words {
+            let chars: Vec<char> = w.chars().collect();
+            let mut cands: Vec<u32> = if chars.len() >= 2 {
+                let mut grams = Vec::new();
+                codec::bigrams(w, &mut grams);
+                grams.sort_unstable();
+                grams.dedup();
+                let mut lists = Vec::with_capacity(grams.len());
+                for g in grams {
+                    let p = self.posting(g)?;
+                    if p.is_empty() {
+                        return Ok(FxSet::default());
+                    }
+                    lists.push(p);
+                }
+                lists.sort_by_key(|l| l.len());
+                let mut acc = lists[0].clone();
+                for l in &lists[1..] {
+                    acc = intersect(&acc, l);
+                }
+                if let Some(prev) = &result {
+                    acc = intersect(&acc, prev);
+                }
+                if chars.len() > 2 {
+                    // Bigrams can all be present without the word: check the text.
+                    let mut keep = Vec::with_capacity(acc.len());
+                    for t in acc {
+                        let tup = self.tuple(t, &mut tcache)?;
+                        let mut hit = false;
+                        for &s in tup.iter().filter(|s| **s != 0) {
+                            if codec::folded(&self.string(s, &mut scache)?).contains(w.as_str()) {
+                                hit = true;
+                                break;
+                            }
+                        }
+                        if hit {
+                            keep.push(t);
+                        }
+                    }
+                    keep
+                } else {
+                    acc
+                }
+            } else {
+                // One character: no unigram index; scan the distinct strings (not the events).
+                let mut hit_strings = FxSet::default();
+                for c in 0..self.meta.n_string_chunks() {
+                    for (i, s) in self.string_chunk(c)?.iter().enumerate() {
+                        if codec::folded(s).contains(w.as_str()) {
+                            hit_strings.insert((c * CHUNK + i + 1) as u32);
+                        }
+                    }
+                }
+                let mut v = Vec::new();
+                if !hit_strings.is_empty() {
+                    for t in 0..self.meta.n_tuples {
+                        if self.tuple(t, &mut tcache)?.iter().any(|s| *s != 0 && hit_strings.contains(s)) {
+                            v.push(t);
+                        }
+                    }
+                }
+                if let Some(prev) = &result {
+                    let set: FxSet<u32> = prev.iter().copied().collect();
+                    v.retain(|t| set.contains(t));
+                }
+                v
+            };
+            cands.sort_unstable();
+            if cands.is_empty() {
+                return Ok(FxSet::default());
+            }
+            result = Some(cands);
+        }
+        Ok(result.unwrap_or_default().into_iter().collect())
+    }
+}
+
+/// Intersection of two ascending lists (galloping through the longer one).
+fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let (small, big) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    let mut out = Vec::with_capacity(small.len());
+    let mut lo = 0usize;
+    for &x in small {
+        let rest = &big[lo..];
+        match rest.binary_search(&x) {
+            Ok(i) => {
+                out.push(x);
+                lo += i + 1;
+            }
+            Err(i) => lo += i,
+        }
+        if lo >= big.len() {
+            break;
+        }
+    }
+    out
+}

@@ -1,0 +1,110 @@
+//! Console pages of the operation logs: search (with CSV / Excel export)
+//! and one PC's day as a timeline. Every search is audited.
+
+use super::{html_response, layout, Lang, OrPage, PageResult};
+use crate::api::oplog::{run_search, LogParams};
+use crate::api::view::jst_seconds;
+use crate::auth::AdminUser;
+use crate::SharedState;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use lanward_oplog::{EventKind, StoredEvent};
+use maud::{html, Markup};
+
+fn kind_text(lang: Lang, k: EventKind) -> String {
+    match lang {
+        Lang::Ja => k.label_ja().to_string(),
+        Lang::En => k.as_str().replace('_', " "),
+    }
+}
+
+/// What happened, in one line: the fields the kind uses.
+fn what(e: &StoredEvent) -> String {
+    let d = &e.detail;
+    let mut parts: Vec<String> = Vec::new();
+    for v in [&d.title, &d.process, &d.command_line, &d.path, &d.target_path, &d.document, &d.printer, &d.vendor, &d.product, &d.serial, &d.via, &d.reason].into_iter().flatten() {
+        parts.push(v.clone());
+    }
+    if let Some(p) = d.pages {
+        parts.push(format!("{p} ページ"));
+    }
+    if let Some(ms) = d.dwell_ms {
+        parts.push(format!("{} 秒", ms / 1000));
+    }
+    parts.join(" ／ ")
+}
+
+fn value(v: &Option<String>) -> String {
+    v.clone().unwrap_or_default()
+}
+
+fn query_string(p: &LogParams) -> String {
+    let mut parts = Vec::new();
+    for (k, v) in [("from", &p.from), ("to", &p.to), ("pc", &p.pc), ("user", &p.user), ("kind", &p.kind), ("text", &p.text), ("order", &p.order)] {
+        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+            parts.push(format!("{k}={}", super::url_encode(v)));
+        }
+    }
+    parts.join("&")
+}
+
+fn events_table(lang: Lang, events: &[StoredEvent], show_pc: bool) -> Markup {
+    html! {
+        table #events {
+            thead { tr {
+                th { (lang.t("日時", "Time")) }
+                @if show_pc { th { "PC" } }
+                th { (lang.t("ユーザー", "User")) } th { (lang.t("種類", "Kind")) } th { (lang.t("内容", "What")) }
+            } }
+            tbody { @for e in events { tr {
+                td.nowrap { (jst_seconds(e.time_ms)) }
+                @if show_pc { td { a href={ "/logs?pc=" (super::url_encode(&e.pc)) "&order=asc" } { (e.pc) } } }
+                td { (e.user.clone().unwrap_or_default()) } td.nowrap { (kind_text(lang, e.kind)) } td { (what(e)) }
+            } } }
+        }
+    }
+}
+
+/// `/logs`: the search form and results; with a single PC and oldest-first
+/// order it reads as that PC's timeline.
+pub async fn search(State(state): State<SharedState>, user: AdminUser, headers: HeaderMap, Query(mut p): Query<LogParams>) -> PageResult {
+    let lang = Lang::from_headers(&headers);
+    if p.limit.is_none() {
+        p.limit = Some("500".into());
+    }
+    let searched = p.from.is_some() || p.pc.is_some() || p.text.is_some() || p.kind.is_some() || p.user.is_some();
+    let found = if searched { Some(run_search(&state, &user, &p, "oplog.search").await.page(&user, lang)?) } else { None };
+    let single_pc = p.pc.as_deref().is_some_and(|pc| !pc.is_empty() && !pc.contains(','));
+    let qs = query_string(&p);
+    let body = html! {
+        p.muted { (lang.t("操作ログは個人情報です。検索・書き出しはすべて監査ログに記録されます。", "Operation logs are personal information: every search and export is recorded in the audit log.")) }
+        form.filters #log-search method="get" action="/logs" {
+            label { (lang.t("開始", "From")) input type="date" name="from" value=(value(&p.from)); }
+            label { (lang.t("終了", "To")) input type="date" name="to" value=(value(&p.to)); }
+            label { "PC" input #pc type="text" name="pc" value=(value(&p.pc)) size="16"; }
+            label { (lang.t("ユーザー", "User")) input type="text" name="user" value=(value(&p.user)) size="12"; }
+            label { (lang.t("種類", "Kind")) select name="kind" {
+                option value="" { "—" }
+                @for k in EventKind::ALL { option value=(k.as_str()) selected[p.kind.as_deref() == Some(k.as_str())] { (kind_text(lang, *k)) } }
+            } }
+            label { (lang.t("キーワード", "Keywords")) input #text type="search" name="text" value=(value(&p.text)) size="24"; }
+            label { (lang.t("並び", "Order")) select name="order" {
+                option value="" { (lang.t("新しい順", "newest first")) }
+                option value="asc" selected[p.order.as_deref() == Some("asc")] { (lang.t("古い順 (タイムライン)", "oldest first (timeline)")) }
+            } }
+            button #log-search-button type="submit" { (lang.t("検索", "Search")) }
+        }
+        @if let Some(found) = &found {
+            p #log-count {
+                (found.total) (lang.t(" 件", " events")) @if !found.total_exact { "+" }
+                @if (found.events.len() as u64) < found.total { (lang.t(" (先頭 ", " (first ")) (found.events.len()) (lang.t(" 件を表示)", " shown)")) }
+                " " a href={ "/api/v1/logs/export?format=csv&" (qs) } { "CSV" }
+                " " a href={ "/api/v1/logs/export?format=xlsx&" (qs) } { "Excel" }
+            }
+            (events_table(lang, &found.events, !single_pc))
+        } @else {
+            p { (lang.t("条件を入れて検索してください。PC 名と「古い順」で、その PC の 1 日の動きを追えます。", "Enter conditions and search. A PC name with oldest-first order reads as that PC's timeline.")) }
+        }
+    };
+    Ok(html_response(layout(lang, Some(&user), lang.t("操作ログ", "Operation logs"), body)))
+}
