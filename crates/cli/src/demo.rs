@@ -97,6 +97,11 @@ pub fn run(data: PathBuf, listen: SocketAddr, agents: usize) -> Result<()> {
     );
     let sims = simulate::enroll_all(&sim, &|n| bar.inc(n))?;
     bar.finish_and_clear();
+    // The simulated PCs' operation logs: a realistic working day, sent as
+    // the day goes on (what is already past is sent at once).
+    let senders: Vec<lanward_agent::client::ServerClient> = sims.iter().map(|a| a.core.client.clone()).collect();
+    let s = stop.clone();
+    let event_thread = std::thread::spawn(move || send_simulated_events(senders, s));
 
     println!("lanward デモを起動しました (Ctrl-C で停止)");
     println!("  コンソール      {base}/  (ブラウザーで開いてください)");
@@ -115,6 +120,7 @@ pub fn run(data: PathBuf, listen: SocketAddr, agents: usize) -> Result<()> {
     stop.store(true, Ordering::Relaxed);
     let _ = local_agent.join();
     let _ = sim_thread.join();
+    let _ = event_thread.join();
     match result {
         Ok(r) => r,
         Err(e) => bail!("server task failed: {e}"),
@@ -165,4 +171,46 @@ fn seed_network_devices(api: &ApiClient) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// Sends the simulated PCs' events (lanward-oplog's generator: the last few
+/// working days and today) up to the present, then every 20 s what has
+/// become past. Sequence numbers come from the generator, so a restarted
+/// demo sends the same events again and the server stores them once.
+fn send_simulated_events(clients: Vec<lanward_agent::client::ServerClient>, stop: Arc<AtomicBool>) {
+    use lanward_proto::oplog::{Event, EventAck, EventBatch};
+    let now = lanward_store::now_ms();
+    let today = (now + 9 * 3_600_000).div_euclid(86_400_000);
+    let mut pending: Vec<Vec<Event>> = vec![Vec::new(); clients.len()];
+    for (_, e) in lanward_oplog::generate::generate(680, clients.len(), today - 4, 5) {
+        let Some(i) = e.event.pc.strip_prefix("SUIDO-PC-").and_then(|n| n.parse::<usize>().ok()).map(|n| n - 1) else { continue };
+        if let Some(list) = pending.get_mut(i) {
+            list.push(Event { seq: e.seq, at_ms: e.event.time_ms, kind: e.event.kind, session_id: Some(1), user: e.event.user, detail: Some(e.event.detail) });
+        }
+    }
+    while !stop.load(Ordering::Relaxed) {
+        let now = lanward_store::now_ms();
+        for (client, events) in clients.iter().zip(pending.iter_mut()) {
+            let due = events.iter().take_while(|e| e.at_ms <= now).count();
+            let mut sent = 0;
+            while sent < due {
+                let chunk: Vec<Event> = events[sent..due.min(sent + 5000)].to_vec();
+                let n = chunk.len();
+                match client.post_json::<_, EventAck>("/api/v1/agent/events", &EventBatch { events: chunk, dropped: None }) {
+                    Ok(_) => sent += n,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "simulated events not sent; will retry");
+                        break;
+                    }
+                }
+            }
+            events.drain(..sent);
+        }
+        for _ in 0..20 {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
 }

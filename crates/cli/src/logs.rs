@@ -80,3 +80,76 @@ pub fn search(c: &ApiClient, a: &SearchArgs) -> Result<()> {
     eprintln!("該当 {total} 件{} (この検索は監査ログに記録されます)", if total > events.len() as u64 { format!("のうち {} 件を表示", events.len()) } else { String::new() });
     Ok(())
 }
+
+#[derive(Args)]
+pub struct GenerateArgs {
+    /// PC の台数 (SUIDO-PC-0001 から)
+    #[arg(long, default_value_t = 700)]
+    pub pcs: usize,
+    /// 最初の日 (YYYY-MM-DD)。土日は勤務がないため出力されません
+    #[arg(long)]
+    pub from: String,
+    #[arg(long, default_value_t = 1)]
+    pub days: u32,
+    /// PC 1 台の 1 勤務日あたりのイベント数
+    #[arg(long, default_value_t = 2800.0)]
+    pub per_pc_day: f64,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// 出力先 (JSON Lines)。省略時は標準出力
+    #[arg(short, long)]
+    pub output: Option<std::path::PathBuf>,
+}
+
+/// `lanward logs generate`: a realistic stream of the bureau's events as
+/// JSON lines (`agent`, `seq`, `time`, `pc`, `user`, `kind`, fields), for
+/// tests, demos and benchmarks.
+pub fn generate(a: &GenerateArgs) -> Result<()> {
+    let parts: Vec<&str> = a.from.split('-').collect();
+    let date = match parts.as_slice() {
+        [y, m, d] => (|| {
+            let month = time::Month::try_from(m.parse::<u8>().ok()?).ok()?;
+            time::Date::from_calendar_date(y.parse().ok()?, month, d.parse().ok()?).ok()
+        })(),
+        _ => None,
+    };
+    let Some(date) = date else {
+        anyhow::bail!("--from は YYYY-MM-DD で指定してください ({})", a.from);
+    };
+    if a.pcs == 0 || a.pcs > 100_000 {
+        anyhow::bail!("--pcs は 1〜100000 です");
+    }
+    let first_day = date.to_julian_day() as i64 - time::Date::from_calendar_date(1970, time::Month::January, 1).map(|d| d.to_julian_day() as i64).unwrap_or(2_440_588);
+    let expected = (a.pcs as f64 * a.per_pc_day * a.days as f64 * 5.0 / 7.0) as u64;
+    let bar = indicatif::ProgressBar::new(expected.max(1));
+    bar.set_style(indicatif::ProgressStyle::with_template("イベントを生成中 {bar:40} {pos}/{len} ({per_sec})").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+    let out: Box<dyn std::io::Write> = match &a.output {
+        Some(p) => Box::new(std::fs::File::create(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut out = std::io::BufWriter::new(out);
+    let mut n = 0u64;
+    for (agent, e) in lanward_oplog::generate::Generator::new(a.seed, a.pcs, first_day, a.days, a.per_pc_day) {
+        let mut v = serde_json::json!({
+            "agent": agent,
+            "seq": e.seq,
+            "time": lanward_server::api::view::rfc3339(e.event.time_ms),
+            "pc": e.event.pc,
+            "user": e.event.user,
+            "kind": e.event.kind.as_str(),
+        });
+        if let (Some(obj), Ok(Value::Object(detail))) = (v.as_object_mut(), serde_json::to_value(&e.event.detail)) {
+            obj.extend(detail);
+        }
+        serde_json::to_writer(&mut out, &v)?;
+        std::io::Write::write_all(&mut out, b"\n")?;
+        n += 1;
+        if n % 10_000 == 0 {
+            bar.set_position(n);
+        }
+    }
+    std::io::Write::flush(&mut out)?;
+    bar.finish_and_clear();
+    eprintln!("{n} 件のイベントを出力しました");
+    Ok(())
+}

@@ -109,6 +109,8 @@ enum Command {
 enum LogsCmd {
     /// 検索する (--from --to --pc --user --kind --text)
     Search(logs::SearchArgs),
+    /// 試験・デモ用に、局の PC の現実的な操作ログを生成する (JSON Lines)
+    Generate(logs::GenerateArgs),
 }
 
 #[derive(Subcommand)]
@@ -367,6 +369,7 @@ fn real_main() -> Result<()> {
             }
         }
         Command::Logs { cmd: LogsCmd::Search(a) } => logs::search(&remote.client()?, &a),
+        Command::Logs { cmd: LogsCmd::Generate(a) } => logs::generate(&a),
         Command::Audit { cmd: AuditCmd::List { limit } } => {
             let r = remote.client()?.get(&format!("/api/v1/audit?limit={limit}"))?;
             table::print_audit(&r);

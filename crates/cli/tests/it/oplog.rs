@@ -115,3 +115,34 @@ fn event_batches_are_checked_deduplicated_and_clamped() {
 fn search_all(server: &Server) -> serde_json::Value {
     server.get_json("/api/v1/logs?from=2000-01-01&to=2100-01-01&limit=100")
 }
+
+/// `lanward logs generate`: a working day of the bureau's PCs as JSON lines,
+/// the same for the same seed, nothing on a Sunday.
+#[test]
+fn generated_streams_look_like_a_working_day() {
+    let run = |from: &str| {
+        let out = Command::new(lanward_bin()).args(["logs", "generate", "--pcs", "5", "--from", from, "--seed", "7"]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let friday = run("2026-11-27");
+    assert_eq!(friday, run("2026-11-27"), "deterministic for a seed");
+    assert!(run("2026-11-29").is_empty(), "no events on a Sunday");
+    let events: Vec<serde_json::Value> = friday.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let per_pc = events.len() as f64 / 5.0;
+    assert!((2000.0..3600.0).contains(&per_pc), "about 2,800 events per PC per day, got {per_pc}");
+    let kinds: std::collections::BTreeSet<&str> = events.iter().filter_map(|e| e["kind"].as_str()).collect();
+    for k in ["logon", "foreground_window", "process_start", "lock"] {
+        assert!(kinds.contains(k), "{k} in {kinds:?}");
+    }
+    assert!(events.iter().any(|e| e["title"].as_str().is_some_and(|t| t.chars().any(|c| ('\u{3040}'..='\u{30ff}').contains(&c) || ('\u{4e00}'..='\u{9fff}').contains(&c)))), "Japanese window titles");
+    // Within one PC the sequence grows by one and time never goes back.
+    for pc in ["SUIDO-PC-0001", "SUIDO-PC-0005"] {
+        let mine: Vec<&serde_json::Value> = events.iter().filter(|e| e["pc"] == pc).collect();
+        let t = |e: &serde_json::Value| time::OffsetDateTime::parse(e["time"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
+        for w in mine.windows(2) {
+            assert_eq!(w[1]["seq"].as_u64(), w[0]["seq"].as_u64().map(|s| s + 1), "{:?}", w);
+            assert!(t(w[1]) >= t(w[0]), "{:?}", w);
+        }
+    }
+}
