@@ -431,6 +431,16 @@ fn console_end_to_end_in_chromium() -> anyhow::Result<()> {
     assert_eq!(as_admin(&server, "GET", "/api/v1/assets?view=summary", None).json["total"].as_u64(), before.map(|n| n + 2));
     step("import");
 
+    // Operation logs: the search page answers and the search is audited.
+    browser.goto(&format!("{base}/logs"))?;
+    browser.find("#pc")?.send_keys("SUIDO-PC-0001")?;
+    browser.find("#text")?.send_keys("予算")?;
+    browser.find("#log-search-button")?.click()?;
+    browser.wait_for("#log-count", Duration::from_secs(15))?;
+    browser.screenshot("logs")?;
+    assert!(audit_entries(&server).iter().any(|e| e["action"] == "oplog.search" && e["detail"].as_str().unwrap_or("").contains("text=予算")), "log searches are audited");
+    step("operation logs");
+
     // Sign out: the session is gone, and the console asks for a sign-in.
     browser.find("header .me button")?.click()?;
     wait_until("the login page", Duration::from_secs(10), || Ok(path_of(&browser.current_url()?).starts_with("/login")));
