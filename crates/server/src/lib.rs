@@ -10,6 +10,7 @@
 //!
 //! The server reaches storage only through `lanward_store::Store`.
 
+pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod bootstrap;

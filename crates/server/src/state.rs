@@ -44,6 +44,8 @@ pub struct AppState {
     pub login_failures: Mutex<HashMap<String, (u32, i64)>>,
     /// Active Directory sign-in, when `DATA/directory.json` exists.
     pub directory: Option<lanward_directory::DirectoryConfig>,
+    /// Alert rules on incoming events, reloaded when they change.
+    pub alert_rules: RwLock<Arc<Vec<lanward_store::AlertRule>>>,
     /// Operation logs (`DATA/oplog`).
     pub oplog: Arc<dyn lanward_oplog::EventStore>,
     /// Uploaded ledger files waiting for the operator to confirm.
@@ -83,6 +85,7 @@ impl AppState {
         tracing::info!(agents = map.len(), "agent cache loaded");
         let ingest = Ingest::start(store.clone());
         let config_dir = config.data_dir.clone();
+        let rules = store.alert_rules().map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(Arc::new(AppState {
             store,
             config,
@@ -94,6 +97,7 @@ impl AppState {
             login_failures: Mutex::new(HashMap::new()),
             directory: crate::directory::load(&config_dir)?,
             oplog: open_oplog(&config_dir)?,
+            alert_rules: RwLock::new(Arc::new(rules)),
             imports: Mutex::new(HashMap::new()),
         }))
     }

@@ -91,6 +91,18 @@ pub trait Store: Send + Sync + 'static {
     /// Marks an unknown device dismissed; false when there is no such address.
     fn dismiss_unknown_device(&self, ip: &str, actor: &str, now_ms: i64) -> Result<bool>;
 
+    // Alert rules on operation-log events, and alerts.
+    fn create_alert_rule(&self, rule: &NewAlertRule) -> Result<i64>;
+    fn alert_rules(&self) -> Result<Vec<AlertRule>>;
+    /// False when there is no such rule.
+    fn delete_alert_rule(&self, id: i64) -> Result<bool>;
+    fn record_alerts(&self, alerts: &[NewAlert]) -> Result<()>;
+    /// Newest first.
+    fn alerts(&self, limit: u32, open_only: bool) -> Result<Vec<AlertRecord>>;
+    fn acknowledge_alert(&self, id: i64, actor: &str, now_ms: i64) -> Result<bool>;
+    /// The asset's site and department (rules that name them).
+    fn asset_location(&self, asset_id: i64) -> Result<Option<(String, Option<String>)>>;
+
     // Sites.
     /// Adds a site or renames it.
     fn upsert_site(&self, site: &SiteRecord, now_ms: i64) -> Result<()>;

@@ -440,3 +440,64 @@ pub(crate) const UNKNOWN_DEVICES_SQL: &str = "SELECT u.ip, u.mac, u.first_seen_m
      FROM unknown_devices u LEFT JOIN assets a ON a.id = u.seen_by_asset \
      WHERE NOT EXISTS (SELECT 1 FROM asset_identifiers i WHERE (i.kind = 'ip' AND i.value = u.ip) OR (i.kind = 'mac' AND i.value = u.mac)) \
      ORDER BY u.status, u.last_seen_ms DESC LIMIT 5000";
+
+/// A rule on incoming operation-log events; every condition given must hold.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AlertRule {
+    pub id: i64,
+    pub name: String,
+    /// Event kind (`device_connect`, `process_start`...).
+    pub kind: Option<String>,
+    /// The PC's site code and department (from the ledger).
+    pub site: Option<String>,
+    pub department: Option<String>,
+    /// Part of the process image path (case-insensitive).
+    pub process_contains: Option<String>,
+    /// Part of any text of the event (title, path, document...).
+    pub text_contains: Option<String>,
+    /// `usb_storage` and the like.
+    pub device_class: Option<String>,
+    pub enabled: bool,
+    pub created_by: String,
+    pub created_at_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAlertRule {
+    pub name: String,
+    pub kind: Option<String>,
+    pub site: Option<String>,
+    pub department: Option<String>,
+    pub process_contains: Option<String>,
+    pub text_contains: Option<String>,
+    pub device_class: Option<String>,
+    pub created_by: String,
+    pub created_at_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAlert {
+    pub rule_id: i64,
+    pub rule_name: String,
+    pub at_ms: i64,
+    pub pc: String,
+    pub asset_id: Option<i64>,
+    pub user_name: Option<String>,
+    pub kind: String,
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertRecord {
+    pub id: i64,
+    pub rule_id: i64,
+    pub rule_name: String,
+    pub at_ms: i64,
+    pub pc: String,
+    pub asset_id: Option<i64>,
+    pub user_name: Option<String>,
+    pub kind: String,
+    pub summary: String,
+    pub acknowledged_by: Option<String>,
+    pub acknowledged_at_ms: Option<i64>,
+}

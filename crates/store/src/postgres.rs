@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("migrations/postgres/0002_content_storage.sql")),
     (3, include_str!("migrations/postgres/0003_ledger.sql")),
     (4, include_str!("migrations/postgres/0004_console.sql")),
+    (5, include_str!("migrations/postgres/0005_alerts.sql")),
 ];
 const POOL_SIZE: usize = 8;
 
@@ -861,6 +862,102 @@ impl Store for PgStore {
                 .execute("UPDATE unknown_devices SET status = 'dismissed', decided_by = $2, decided_at_ms = $3 WHERE ip = $1", &[&ip, &actor, &now_ms])
                 .map_err(err)?;
             Ok(n > 0)
+        })
+    }
+
+    fn create_alert_rule(&self, r: &NewAlertRule) -> Result<i64> {
+        self.write(|tx| {
+            Ok(tx
+                .query_one(
+                    "INSERT INTO alert_rules (name, kind, site, department, process_contains, text_contains, device_class, created_by, created_at_ms) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) RETURNING id",
+                    &[&r.name, &r.kind, &r.site, &r.department, &r.process_contains, &r.text_contains, &r.device_class, &r.created_by, &r.created_at_ms],
+                )
+                .map_err(err)?
+                .get(0))
+        })
+    }
+
+    fn alert_rules(&self) -> Result<Vec<AlertRule>> {
+        self.with_client(|c| {
+            Ok(c.query("SELECT id, name, kind, site, department, process_contains, text_contains, device_class, enabled, created_by, created_at_ms FROM alert_rules ORDER BY id", &[])
+                .map_err(err)?
+                .iter()
+                .map(|r| AlertRule {
+                    id: r.get(0),
+                    name: r.get(1),
+                    kind: r.get(2),
+                    site: r.get(3),
+                    department: r.get(4),
+                    process_contains: r.get(5),
+                    text_contains: r.get(6),
+                    device_class: r.get(7),
+                    enabled: r.get(8),
+                    created_by: r.get(9),
+                    created_at_ms: r.get(10),
+                })
+                .collect())
+        })
+    }
+
+    fn delete_alert_rule(&self, id: i64) -> Result<bool> {
+        self.write(|tx| Ok(tx.execute("DELETE FROM alert_rules WHERE id = $1", &[&id]).map_err(err)? > 0))
+    }
+
+    fn record_alerts(&self, alerts: &[NewAlert]) -> Result<()> {
+        self.write(|tx| {
+            for a in alerts {
+                tx.execute(
+                    "INSERT INTO alerts (rule_id, rule_name, at_ms, pc, asset_id, user_name, kind, summary) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+                    &[&a.rule_id, &a.rule_name, &a.at_ms, &a.pc, &a.asset_id, &a.user_name, &a.kind, &a.summary],
+                )
+                .map_err(err)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn alerts(&self, limit: u32, open_only: bool) -> Result<Vec<AlertRecord>> {
+        self.with_client(|c| {
+            Ok(c.query(
+                "SELECT id, rule_id, rule_name, at_ms, pc, asset_id, user_name, kind, summary, acknowledged_by, acknowledged_at_ms FROM alerts WHERE (NOT $2 OR acknowledged_at_ms IS NULL) ORDER BY at_ms DESC, id DESC LIMIT $1",
+                &[&(limit as i64), &open_only],
+            )
+            .map_err(err)?
+            .iter()
+            .map(|r| AlertRecord {
+                id: r.get(0),
+                rule_id: r.get(1),
+                rule_name: r.get(2),
+                at_ms: r.get(3),
+                pc: r.get(4),
+                asset_id: r.get(5),
+                user_name: r.get(6),
+                kind: r.get(7),
+                summary: r.get(8),
+                acknowledged_by: r.get(9),
+                acknowledged_at_ms: r.get(10),
+            })
+            .collect())
+        })
+    }
+
+    fn acknowledge_alert(&self, id: i64, actor: &str, now_ms: i64) -> Result<bool> {
+        self.write(|tx| {
+            Ok(tx
+                .execute("UPDATE alerts SET acknowledged_by = $2, acknowledged_at_ms = $3 WHERE id = $1 AND acknowledged_at_ms IS NULL", &[&id, &actor, &now_ms])
+                .map_err(err)?
+                > 0)
+        })
+    }
+
+    fn asset_location(&self, asset_id: i64) -> Result<Option<(String, Option<String>)>> {
+        self.with_client(|c| {
+            Ok(c.query_opt(
+                "SELECT a.site, (SELECT value FROM asset_fields f WHERE f.asset_id = a.id AND f.field = 'department') FROM assets a WHERE a.id = $1",
+                &[&asset_id],
+            )
+            .map_err(err)?
+            .map(|r| (r.get(0), r.get(1))))
         })
     }
 

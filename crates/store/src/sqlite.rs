@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/sqlite/0001_init.sql")),
     (2, include_str!("migrations/sqlite/0002_ledger.sql")),
     (3, include_str!("migrations/sqlite/0003_console.sql")),
+    (4, include_str!("migrations/sqlite/0004_alerts.sql")),
 ];
 
 pub struct SqliteStore {
@@ -714,6 +715,104 @@ impl Store for SqliteStore {
                 .execute("UPDATE unknown_devices SET status = 'dismissed', decided_by = ?2, decided_at_ms = ?3 WHERE ip = ?1", params![ip, actor, now_ms])
                 .map_err(err)?;
             Ok(n > 0)
+        })
+    }
+
+    fn create_alert_rule(&self, r: &NewAlertRule) -> Result<i64> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO alert_rules (name, kind, site, department, process_contains, text_contains, device_class, created_by, created_at_ms) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+                params![r.name, r.kind, r.site, r.department, r.process_contains, r.text_contains, r.device_class, r.created_by, r.created_at_ms],
+            )
+            .map_err(err)?;
+            Ok(tx.last_insert_rowid())
+        })
+    }
+
+    fn alert_rules(&self) -> Result<Vec<AlertRule>> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT id, name, kind, site, department, process_contains, text_contains, device_class, enabled, created_by, created_at_ms FROM alert_rules ORDER BY id").map_err(err)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(AlertRule {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        kind: r.get(2)?,
+                        site: r.get(3)?,
+                        department: r.get(4)?,
+                        process_contains: r.get(5)?,
+                        text_contains: r.get(6)?,
+                        device_class: r.get(7)?,
+                        enabled: r.get(8)?,
+                        created_by: r.get(9)?,
+                        created_at_ms: r.get(10)?,
+                    })
+                })
+                .map_err(err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(err)
+        })
+    }
+
+    fn delete_alert_rule(&self, id: i64) -> Result<bool> {
+        self.write(|tx| Ok(tx.execute("DELETE FROM alert_rules WHERE id = ?1", [id]).map_err(err)? > 0))
+    }
+
+    fn record_alerts(&self, alerts: &[NewAlert]) -> Result<()> {
+        self.write(|tx| {
+            let mut stmt = tx
+                .prepare_cached("INSERT INTO alerts (rule_id, rule_name, at_ms, pc, asset_id, user_name, kind, summary) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)")
+                .map_err(err)?;
+            for a in alerts {
+                stmt.execute(params![a.rule_id, a.rule_name, a.at_ms, a.pc, a.asset_id, a.user_name, a.kind, a.summary]).map_err(err)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn alerts(&self, limit: u32, open_only: bool) -> Result<Vec<AlertRecord>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare("SELECT id, rule_id, rule_name, at_ms, pc, asset_id, user_name, kind, summary, acknowledged_by, acknowledged_at_ms FROM alerts WHERE (?2 = 0 OR acknowledged_at_ms IS NULL) ORDER BY at_ms DESC, id DESC LIMIT ?1")
+                .map_err(err)?;
+            let rows = stmt
+                .query_map(params![limit, open_only as i64], |r| {
+                    Ok(AlertRecord {
+                        id: r.get(0)?,
+                        rule_id: r.get(1)?,
+                        rule_name: r.get(2)?,
+                        at_ms: r.get(3)?,
+                        pc: r.get(4)?,
+                        asset_id: r.get(5)?,
+                        user_name: r.get(6)?,
+                        kind: r.get(7)?,
+                        summary: r.get(8)?,
+                        acknowledged_by: r.get(9)?,
+                        acknowledged_at_ms: r.get(10)?,
+                    })
+                })
+                .map_err(err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(err)
+        })
+    }
+
+    fn acknowledge_alert(&self, id: i64, actor: &str, now_ms: i64) -> Result<bool> {
+        self.write(|tx| {
+            Ok(tx
+                .execute("UPDATE alerts SET acknowledged_by = ?2, acknowledged_at_ms = ?3 WHERE id = ?1 AND acknowledged_at_ms IS NULL", params![id, actor, now_ms])
+                .map_err(err)?
+                > 0)
+        })
+    }
+
+    fn asset_location(&self, asset_id: i64) -> Result<Option<(String, Option<String>)>> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT a.site, (SELECT value FROM asset_fields f WHERE f.asset_id = a.id AND f.field = 'department') FROM assets a WHERE a.id = ?1",
+                [asset_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(err)
         })
     }
 

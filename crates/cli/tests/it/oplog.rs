@@ -146,3 +146,61 @@ fn generated_streams_look_like_a_working_day() {
         }
     }
 }
+
+/// Alert rules: USB storage in a department where it is forbidden raises
+/// one alert per event (not again when the batch is resent), elsewhere none.
+#[test]
+fn alert_rules_raise_alerts_once() {
+    use lanward_agent::client::ServerClient;
+    use lanward_proto::oplog::{Detail, Event, EventAck, EventBatch, EventKind};
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("srv"), false, &[]);
+    let http = server.http();
+    let auth = format!("Bearer {}", server.token());
+    let post = |path: &str, body: serde_json::Value| -> (u16, serde_json::Value) {
+        match http.post(&format!("{}{path}", server.url)).set("authorization", &auth).send_json(body) {
+            Ok(r) => (r.status(), r.into_json().unwrap_or_default()),
+            Err(ureq::Error::Status(c, r)) => (c, r.into_json().unwrap_or_default()),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let (code, _) = post("/api/v1/alert-rules", serde_json::json!({"name": "配水課の USB メモリ", "kind": "device_connect", "department": "配水課", "device_class": "usb_storage"}));
+    assert_eq!(code, 201);
+    let (code, err) = post("/api/v1/alert-rules", serde_json::json!({"name": "全部", "department": "配水課"}));
+    assert_eq!(code, 400, "a rule that would match every event is refused: {err}");
+
+    let token = server.create_token("HQ", "1h", 5);
+    let mut clients = Vec::new();
+    for (host, dept) in [("SUIDO-PC-0201", "配水課"), ("SUIDO-PC-0202", "総務課")] {
+        let id = lanward_agent::client::enroll(&server.url, &token, host, "windows", (None, vec![]), lanward_agent::identity::generate_key()).unwrap();
+        let asset = server.get_json(&format!("/api/v1/assets?q={host}&view=summary"))["assets"][0]["id"].as_i64().unwrap();
+        let r = http.request("PATCH", &format!("{}/api/v1/assets/{asset}", server.url)).set("authorization", &auth).send_json(serde_json::json!({"fields": {"department": dept}}));
+        assert!(r.is_ok());
+        clients.push(ServerClient::unauthenticated(&server.url, None).unwrap().with_signer(id.enrolment.agent_id.clone(), std::sync::Arc::new(id.key.clone())));
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let usb = |seq| Event {
+        seq,
+        at_ms: now,
+        kind: EventKind::DeviceConnect,
+        session_id: Some(1),
+        user: Some("SUIDO\\tanaka".into()),
+        detail: Some(Detail { device_class: Some("usb_storage".into()), vendor: Some("BUFFALO".into()), product: Some("RUF3-K32GA".into()), serial: Some("0123ABCD".into()), ..Default::default() }),
+    };
+    let batch = EventBatch { events: vec![usb(1)], dropped: None };
+    for c in &clients {
+        let _: EventAck = c.post_json("/api/v1/agent/events", &batch).unwrap();
+    }
+    let _: EventAck = clients[0].post_json("/api/v1/agent/events", &batch).unwrap();
+    let alerts = server.get_json("/api/v1/alerts");
+    let list = alerts["alerts"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "only the 配水課 PC, and once: {alerts}");
+    assert_eq!(list[0]["pc"], "SUIDO-PC-0201");
+    assert!(list[0]["summary"].as_str().unwrap().contains("BUFFALO"));
+    let id = list[0]["id"].as_i64().unwrap();
+    assert_eq!(post(&format!("/api/v1/alerts/{id}/ack"), serde_json::json!({})).0, 200);
+    assert_eq!(server.get_json("/api/v1/alerts?open=true")["alerts"].as_array().unwrap().len(), 0);
+    let audit = server.get_json("/api/v1/audit");
+    assert!(audit["entries"].as_array().unwrap().iter().any(|e| e["action"] == "alert_rule.create"));
+    assert!(audit["entries"].as_array().unwrap().iter().any(|e| e["action"] == "alert.acknowledge"));
+}

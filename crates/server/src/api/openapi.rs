@@ -139,6 +139,17 @@ fn paths_doc() -> Value {
                 "responses": with_errors(json!({"200": {"description": "CSV or xlsx"}}))}},
             "/api/v1/logs/counts": {"get": {"summary": "操作ログの日別・種類別件数", "security": bearer,
                 "responses": with_errors(json!({"200": {"description": "counts: day, kind, count"}}))}},
+            "/api/v1/alert-rules": {
+                "get": {"summary": "操作ログの警告ルール", "security": bearer, "responses": with_errors(json!({"200": {"description": "rules"}}))},
+                "post": {"summary": "警告ルールの作成 (kind, site, department, process_contains, text_contains, device_class; all given must hold)", "security": bearer,
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["name"]}}}},
+                    "responses": with_errors(json!({"201": {"description": "id"}}))}},
+            "/api/v1/alert-rules/{id}/delete": {"post": {"summary": "警告ルールの削除", "security": bearer, "parameters": id_param,
+                "responses": with_errors(json!({"200": {"description": "deleted"}, "404": {"description": "no such rule"}}))}},
+            "/api/v1/alerts": {"get": {"summary": "警告の一覧 (newest first; open=true for unacknowledged)", "security": bearer,
+                "responses": with_errors(json!({"200": {"description": "alerts"}}))}},
+            "/api/v1/alerts/{id}/ack": {"post": {"summary": "警告の確認済み", "security": bearer, "parameters": id_param,
+                "responses": with_errors(json!({"200": {"description": "acknowledged"}, "404": {"description": "no such open alert"}}))}},
             "/api/v1/summary": {"get": {"summary": "ダッシュボードの集計 (counts by kind, site, OS; agents not seen for 7 days)", "security": bearer,
                 "responses": with_errors(json!({"200": {"description": "counts"}}))}},
             "/api/v1/session": {

@@ -76,9 +76,27 @@ pub async fn ingest(State(state): State<SharedState>, uri: Uri, headers: HeaderM
         .collect();
     let oplog = state.oplog.clone();
     let agent_id = agent.id.clone();
-    let outcome = tokio::task::spawn_blocking(move || oplog.append(&agent_id, &incoming))
+    let (outcome, incoming) = tokio::task::spawn_blocking(move || oplog.append(&agent_id, &incoming).map(|o| (o, incoming)))
         .await?
         .map_err(|e| AppError::unavailable(&e.to_string()))?;
+    // Alert rules see each event once: the newly stored ones are the last
+    // `stored` of the batch (duplicates are at or below what was stored).
+    let rules = state.alert_rules.read().map(|r| r.clone()).unwrap_or_default();
+    if outcome.stored > 0 && rules.iter().any(|r| r.enabled) {
+        let fresh = &incoming[incoming.len().saturating_sub(outcome.stored as usize)..];
+        let location = if rules.iter().any(|r| r.site.is_some() || r.department.is_some()) {
+            let (store, asset_id) = (state.store.clone(), agent.asset_id);
+            tokio::task::spawn_blocking(move || store.asset_location(asset_id)).await??
+        } else {
+            None
+        };
+        let raised = crate::alerts::evaluate(&rules, fresh, agent.asset_id, location.as_ref());
+        if !raised.is_empty() {
+            tracing::warn!(agent = %agent.id, alerts = raised.len(), "alert rules matched");
+            let store = state.store.clone();
+            tokio::task::spawn_blocking(move || store.record_alerts(&raised)).await??;
+        }
+    }
     // Gaps: events the PC dropped at its cap, or a range that never came.
     let mut gaps = Vec::new();
     if let Some(d) = batch.dropped.filter(|d| d.count > 0) {
@@ -305,4 +323,125 @@ pub async fn counts(State(state): State<SharedState>, user: AdminUser, Query(p):
     let rows = tokio::task::spawn_blocking(move || oplog.counts_by_kind_per_day(from, to, pc.as_deref())).await?.map_err(|e| AppError::unavailable(&e.to_string()))?;
     super::admin::audit(&state, &user, "oplog.counts", "oplog".into(), format!("from={} to={}", super::view::rfc3339(from), super::view::rfc3339(to))).await?;
     Ok(Json(json!({ "counts": rows.iter().map(|(day, kind, n)| json!({"day": day, "kind": kind.as_str(), "count": n})).collect::<Vec<_>>() })))
+}
+
+/// Reloads the alert rules into memory after a change.
+pub async fn reload_rules(state: &SharedState) -> ApiResult<()> {
+    let store = state.store.clone();
+    let rules = tokio::task::spawn_blocking(move || store.alert_rules()).await??;
+    if let Ok(mut r) = state.alert_rules.write() {
+        *r = std::sync::Arc::new(rules);
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewRule {
+    pub name: String,
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub site: Option<String>,
+    #[serde(default)]
+    pub department: Option<String>,
+    #[serde(default)]
+    pub process_contains: Option<String>,
+    #[serde(default)]
+    pub text_contains: Option<String>,
+    #[serde(default)]
+    pub device_class: Option<String>,
+}
+
+/// Checks and creates a rule; returns its id.
+pub async fn create_rule_for(state: &SharedState, user: &AdminUser, body: NewRule) -> ApiResult<i64> {
+    let clean = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(String::from);
+    let name = body.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(bad("name_invalid", "ルール名は 1〜100 文字です", "rule name must be 1 to 100 characters"));
+    }
+    let kind = clean(&body.kind);
+    if let Some(k) = &kind {
+        if EventKind::parse(k).is_none() {
+            return Err(bad("kind_invalid", format!("種類 {k} はありません"), format!("no event kind {k}")));
+        }
+    }
+    let rule = lanward_store::NewAlertRule {
+        name: name.clone(),
+        kind,
+        site: clean(&body.site).map(|s| s.to_ascii_uppercase()),
+        department: clean(&body.department),
+        process_contains: clean(&body.process_contains),
+        text_contains: clean(&body.text_contains),
+        device_class: clean(&body.device_class),
+        created_by: user.actor(),
+        created_at_ms: lanward_store::now_ms(),
+    };
+    if rule.kind.is_none() && rule.process_contains.is_none() && rule.text_contains.is_none() && rule.device_class.is_none() {
+        return Err(bad("rule_too_broad", "種類・プロセス・キーワード・デバイス種別のどれかを指定してください (すべてのイベントに一致してしまいます)", "give at least a kind, process, text or device class (the rule would match every event)"));
+    }
+    let detail = format!("name={name} kind={:?} site={:?} department={:?} process={:?} text={:?} device={:?}", rule.kind, rule.site, rule.department, rule.process_contains, rule.text_contains, rule.device_class);
+    let store = state.store.clone();
+    let id = tokio::task::spawn_blocking(move || store.create_alert_rule(&rule)).await??;
+    reload_rules(state).await?;
+    super::admin::audit(state, user, "alert_rule.create", format!("alert_rule:{id}"), detail).await?;
+    Ok(id)
+}
+
+pub async fn list_rules(State(state): State<SharedState>, _user: AdminUser) -> ApiResult<Json<Value>> {
+    let store = state.store.clone();
+    let rules = tokio::task::spawn_blocking(move || store.alert_rules()).await??;
+    Ok(Json(json!({ "rules": rules })))
+}
+
+pub async fn create_rule(State(state): State<SharedState>, user: AdminUser, Json(body): Json<NewRule>) -> ApiResult<(StatusCode, Json<Value>)> {
+    let id = create_rule_for(&state, &user, body).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
+}
+
+pub async fn delete_rule_for(state: &SharedState, user: &AdminUser, id: &str) -> ApiResult<()> {
+    let id: i64 = id.parse().map_err(|_| AppError::not_found(&format!("alert rule {id}")))?;
+    let store = state.store.clone();
+    if !tokio::task::spawn_blocking(move || store.delete_alert_rule(id)).await?? {
+        return Err(AppError::not_found(&format!("alert rule {id}")));
+    }
+    reload_rules(state).await?;
+    super::admin::audit(state, user, "alert_rule.delete", format!("alert_rule:{id}"), String::new()).await
+}
+
+pub async fn delete_rule(State(state): State<SharedState>, user: AdminUser, axum::extract::Path(id): axum::extract::Path<String>) -> ApiResult<Json<Value>> {
+    delete_rule_for(&state, &user, &id).await?;
+    Ok(Json(json!({ "deleted": id })))
+}
+
+#[derive(Deserialize)]
+pub struct AlertParams {
+    open: Option<String>,
+    limit: Option<u32>,
+}
+
+pub async fn list_alerts(State(state): State<SharedState>, _user: AdminUser, Query(p): Query<AlertParams>) -> ApiResult<Json<Value>> {
+    let store = state.store.clone();
+    let open_only = p.open.as_deref() == Some("true") || p.open.as_deref() == Some("1");
+    let limit = p.limit.unwrap_or(200).clamp(1, 10_000);
+    let alerts = tokio::task::spawn_blocking(move || store.alerts(limit, open_only)).await??;
+    let items: Vec<Value> = alerts
+        .iter()
+        .map(|a| json!({"id": a.id, "rule_id": a.rule_id, "rule": a.rule_name, "time": super::view::rfc3339(a.at_ms), "pc": a.pc, "asset_id": a.asset_id, "user": a.user_name, "kind": a.kind, "summary": a.summary, "acknowledged_by": a.acknowledged_by, "acknowledged_at": a.acknowledged_at_ms.map(super::view::rfc3339)}))
+        .collect();
+    Ok(Json(json!({ "alerts": items })))
+}
+
+pub async fn ack_for(state: &SharedState, user: &AdminUser, id: &str) -> ApiResult<()> {
+    let id: i64 = id.parse().map_err(|_| AppError::not_found(&format!("alert {id}")))?;
+    let (store, actor) = (state.store.clone(), user.actor());
+    if !tokio::task::spawn_blocking(move || store.acknowledge_alert(id, &actor, lanward_store::now_ms())).await?? {
+        return Err(AppError::not_found(&format!("open alert {id}")));
+    }
+    super::admin::audit(state, user, "alert.acknowledge", format!("alert:{id}"), String::new()).await
+}
+
+pub async fn ack_alert(State(state): State<SharedState>, user: AdminUser, axum::extract::Path(id): axum::extract::Path<String>) -> ApiResult<Json<Value>> {
+    ack_for(&state, &user, &id).await?;
+    Ok(Json(json!({ "acknowledged": id })))
 }

@@ -8,6 +8,7 @@ use crate::auth::AdminUser;
 use crate::SharedState;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
+use axum::response::IntoResponse;
 use lanward_oplog::{EventKind, StoredEvent};
 use maud::{html, Markup};
 
@@ -107,4 +108,97 @@ pub async fn search(State(state): State<SharedState>, user: AdminUser, headers: 
         }
     };
     Ok(html_response(layout(lang, Some(&user), lang.t("操作ログ", "Operation logs"), body)))
+}
+
+/// `/alerts`: alerts raised by the rules (newest first), the rules, and a
+/// form to add one.
+pub async fn alerts(State(state): State<SharedState>, user: AdminUser, headers: HeaderMap) -> PageResult {
+    let lang = Lang::from_headers(&headers);
+    let (s1, s2) = (state.store.clone(), state.store.clone());
+    let (alerts, rules) = tokio::task::spawn_blocking(move || -> lanward_store::Result<_> { Ok((s1.alerts(300, false)?, s2.alert_rules()?)) })
+        .await
+        .map_err(crate::error::AppError::from)
+        .page(&user, lang)?
+        .map_err(crate::error::AppError::from)
+        .page(&user, lang)?;
+    let editable = super::can(&user, crate::api::LEDGER_WRITERS);
+    let cond = |r: &lanward_store::AlertRule| -> String {
+        let mut parts = Vec::new();
+        if let Some(k) = r.kind.as_deref().and_then(EventKind::parse) {
+            parts.push(kind_text(lang, k));
+        }
+        for (label, v) in [(lang.t("拠点", "site"), &r.site), (lang.t("所属", "department"), &r.department), (lang.t("プロセス", "process"), &r.process_contains), (lang.t("キーワード", "text"), &r.text_contains), (lang.t("デバイス", "device"), &r.device_class)] {
+            if let Some(v) = v {
+                parts.push(format!("{label}: {v}"));
+            }
+        }
+        parts.join(" かつ ")
+    };
+    let body = html! {
+        h2 { (lang.t("警告", "Alerts")) }
+        table #alerts {
+            thead { tr { th { (lang.t("日時", "Time")) } th { (lang.t("ルール", "Rule")) } th { "PC" } th { (lang.t("ユーザー", "User")) } th { (lang.t("内容", "What")) } th { (lang.t("確認", "Acknowledged")) } } }
+            tbody { @for a in &alerts { tr {
+                td.nowrap { (jst_seconds(a.at_ms)) } td { (a.rule_name) }
+                td { @if let Some(id) = a.asset_id { a href={ "/assets/" (id) } { (a.pc) } } @else { (a.pc) } }
+                td { (a.user_name.clone().unwrap_or_default()) } td { (a.summary) }
+                td { @if let Some(by) = &a.acknowledged_by { span.muted { (by) } } @else {
+                    form.inline method="post" action={ "/alerts/" (a.id) "/ack" } { input type="hidden" name="csrf" value=(user.csrf()); button type="submit" { (lang.t("確認済みにする", "Acknowledge")) } }
+                } }
+            } } }
+        }
+        h2 { (lang.t("ルール", "Rules")) }
+        table #rules {
+            thead { tr { th { (lang.t("名前", "Name")) } th { (lang.t("条件", "Conditions")) } th { (lang.t("作成者", "By")) } @if editable { th {} } } }
+            tbody { @for r in &rules { tr {
+                td { (r.name) } td { (cond(r)) } td { (r.created_by) }
+                @if editable { td { form.inline method="post" action={ "/alerts/rules/" (r.id) "/delete" } { input type="hidden" name="csrf" value=(user.csrf()); button type="submit" { (lang.t("削除", "Delete")) } } } }
+            } } }
+        }
+        @if editable {
+            h2 { (lang.t("ルールを追加", "Add a rule")) }
+            form #new-rule.form480 method="post" action="/alerts/rules" {
+                input type="hidden" name="csrf" value=(user.csrf());
+                table.fields { tbody {
+                    tr { th { (lang.t("名前", "Name")) } td { input type="text" name="name" required; } }
+                    tr { th { (lang.t("種類", "Kind")) } td { select name="kind" { option value="" { "—" } @for k in EventKind::ALL { option value=(k.as_str()) { (kind_text(lang, *k)) } } } } }
+                    tr { th { (lang.t("拠点コード", "Site code")) } td { input type="text" name="site"; } }
+                    tr { th { (lang.t("所属", "Department")) } td { input type="text" name="department"; } }
+                    tr { th { (lang.t("プロセス (部分一致)", "Process (part)")) } td { input type="text" name="process_contains"; } }
+                    tr { th { (lang.t("キーワード (部分一致)", "Text (part)")) } td { input type="text" name="text_contains"; } }
+                    tr { th { (lang.t("デバイス種別", "Device class")) } td { select name="device_class" { option value="" { "—" } option value="usb_storage" { "usb_storage" } option value="usb" { "usb" } } } }
+                } }
+                p { button type="submit" { (lang.t("追加", "Add")) } }
+            }
+        }
+    };
+    Ok(html_response(layout(lang, Some(&user), lang.t("操作ログの警告", "Operation-log alerts"), body)))
+}
+
+pub async fn create_rule(State(state): State<SharedState>, user: AdminUser, headers: HeaderMap, axum::Form(form): axum::Form<std::collections::BTreeMap<String, String>>) -> PageResult {
+    let lang = Lang::from_headers(&headers);
+    let get = |k: &str| form.get(k).cloned();
+    let rule = crate::api::oplog::NewRule {
+        name: get("name").unwrap_or_default(),
+        kind: get("kind"),
+        site: get("site"),
+        department: get("department"),
+        process_contains: get("process_contains"),
+        text_contains: get("text_contains"),
+        device_class: get("device_class"),
+    };
+    crate::api::oplog::create_rule_for(&state, &user, rule).await.page(&user, lang)?;
+    Ok(axum::response::Redirect::to("/alerts").into_response())
+}
+
+pub async fn delete_rule(State(state): State<SharedState>, user: AdminUser, headers: HeaderMap, axum::extract::Path(id): axum::extract::Path<String>) -> PageResult {
+    let lang = Lang::from_headers(&headers);
+    crate::api::oplog::delete_rule_for(&state, &user, &id).await.page(&user, lang)?;
+    Ok(axum::response::Redirect::to("/alerts").into_response())
+}
+
+pub async fn ack(State(state): State<SharedState>, user: AdminUser, headers: HeaderMap, axum::extract::Path(id): axum::extract::Path<String>) -> PageResult {
+    let lang = Lang::from_headers(&headers);
+    crate::api::oplog::ack_for(&state, &user, &id).await.page(&user, lang)?;
+    Ok(axum::response::Redirect::to("/alerts").into_response())
 }

@@ -35,6 +35,10 @@ routes! { CONSOLE_ROUTES, console_routes;
     get "/unknown" => assets::unknown_devices, Access::Roles(ANY_ROLE);
     post "/unknown/{ip}/dismiss" => assets::dismiss_unknown, Access::Roles(LEDGER_WRITERS);
     get "/logs" => logs::search, Access::Roles(LOG_READERS);
+    get "/alerts" => logs::alerts, Access::Roles(LOG_READERS);
+    post "/alerts/rules" => logs::create_rule, Access::Roles(LEDGER_WRITERS);
+    post "/alerts/rules/{id}/delete" => logs::delete_rule, Access::Roles(LEDGER_WRITERS);
+    post "/alerts/{id}/ack" => logs::ack, Access::Roles(LOG_READERS);
     get "/import" => pages::import_page, Access::Roles(LEDGER_WRITERS);
     get "/import/{id}" => pages::import_preview, Access::Roles(LEDGER_WRITERS);
     post "/import/{id}/mapping" => pages::import_mapping, Access::Roles(LEDGER_WRITERS);
@@ -153,7 +157,7 @@ pub async fn check_form_csrf(req: Request, expected: &str) -> (bool, Option<Requ
     (ok, Some(Request::from_parts(parts, axum::body::Body::from(bytes))))
 }
 
-fn can(user: &AdminUser, roles: &[&str]) -> bool {
+pub(crate) fn can(user: &AdminUser, roles: &[&str]) -> bool {
     roles.contains(&user.user.role.as_str())
 }
 
@@ -192,7 +196,7 @@ pub fn layout(lang: Lang, user: Option<&AdminUser>, title: &str, body: Markup) -
                             a href="/" { (lang.t("ダッシュボード", "Dashboard")) }
                             a href="/assets" { (lang.t("資産", "Assets")) }
                             a href="/unknown" { (lang.t("未登録機器", "Unknown devices")) }
-                            @if can(u, LOG_READERS) { a href="/logs" { (lang.t("操作ログ", "Operation logs")) } }
+                            @if can(u, LOG_READERS) { a href="/logs" { (lang.t("操作ログ", "Operation logs")) } a href="/alerts" { (lang.t("警告", "Alerts")) } }
                             @if can(u, LEDGER_WRITERS) { a href="/import" { (lang.t("取り込み", "Import")) } }
                             a href="/export" { (lang.t("書き出し", "Export")) }
                             @if can(u, AUDITORS) { a href="/users" { (lang.t("ユーザー", "Users")) } }

@@ -72,6 +72,7 @@ on_both!(
     asset_queries_filter_sort_and_count,
     sessions_sites_and_directory_users,
     unknown_devices_from_neighbours,
+    alert_rules_and_alerts,
 );
 
 #[test]
