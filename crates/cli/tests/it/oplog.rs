@@ -204,3 +204,75 @@ fn alert_rules_raise_alerts_once() {
     assert!(audit["entries"].as_array().unwrap().iter().any(|e| e["action"] == "alert_rule.create"));
     assert!(audit["entries"].as_array().unwrap().iter().any(|e| e["action"] == "alert.acknowledge"));
 }
+
+fn total_events(server: &Server) -> u64 {
+    let counts = server.get_json("/api/v1/logs/counts?from=2000-01-01&to=2100-01-01");
+    counts["counts"].as_array().unwrap().iter().map(|c| c["count"].as_u64().unwrap()).sum()
+}
+
+/// SIGKILL of the server while an agent is sending: every acknowledged
+/// event is there after restart, and once the agent resends from its last
+/// acknowledgement, every event is stored exactly once.
+#[test]
+fn sigkill_during_event_ingest_loses_nothing_acknowledged_and_stores_nothing_twice() {
+    use lanward_agent::client::ServerClient;
+    use lanward_proto::oplog::{Detail, Event, EventAck, EventBatch, EventKind};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&tmp.path().join("srv"), false, &[]);
+    let token = server.create_token("HQ", "1h", 5);
+    let id = lanward_agent::client::enroll(&server.url, &token, "SUIDO-PC-0300", "windows", (None, vec![]), lanward_agent::identity::generate_key()).unwrap();
+    let client = ServerClient::unauthenticated(&server.url, None).unwrap().with_signer(id.enrolment.agent_id.clone(), std::sync::Arc::new(id.key.clone()));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    const BATCH: u64 = 400;
+    const BATCHES: u64 = 60;
+    let batch = move |b: u64| EventBatch {
+        events: (b * BATCH + 1..=(b + 1) * BATCH)
+            .map(|seq| Event {
+                seq,
+                at_ms: now - 3_600_000 + seq as i64,
+                kind: EventKind::ForegroundWindow,
+                session_id: Some(1),
+                user: Some("SUIDO\\sato".into()),
+                detail: Some(Detail { title: Some(format!("配水管更新計画（案）第{seq}版.docx - Word")), process: Some("WINWORD.EXE".into()), ..Default::default() }),
+            })
+            .collect(),
+        dropped: None,
+    };
+    // Send from a thread; kill the server while it is busy (a third in).
+    let progress = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sender = {
+        let (client, progress) = (client.clone(), progress.clone());
+        std::thread::spawn(move || {
+            let mut acked = 0u64;
+            for b in 0..BATCHES {
+                match client.post_json::<_, EventAck>("/api/v1/agent/events", &batch(b)) {
+                    Ok(ack) => {
+                        acked = ack.acked_through;
+                        progress.store(acked, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    Err(_) => break,
+                }
+            }
+            acked
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while progress.load(std::sync::atomic::Ordering::SeqCst) < BATCHES * BATCH / 3 {
+        assert!(std::time::Instant::now() < deadline, "ingest too slow");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    server.kill();
+    let acked = sender.join().unwrap();
+    server.restart();
+    let after = total_events(&server);
+    assert!(after >= acked, "acknowledged {acked}, found {after} after SIGKILL");
+    assert!(acked < BATCHES * BATCH, "the kill came mid-stream (acked {acked})");
+    // The agent resends from its last acknowledgement, as the real sender does.
+    let mut last = acked;
+    for b in acked / BATCH..BATCHES {
+        let ack: EventAck = client.post_json("/api/v1/agent/events", &batch(b)).unwrap();
+        last = ack.acked_through;
+    }
+    assert_eq!(last, BATCHES * BATCH);
+    assert_eq!(total_events(&server), BATCHES * BATCH, "every event once");
+}
