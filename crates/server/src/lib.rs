@@ -105,6 +105,13 @@ pub async fn serve(config: ServerConfig, shutdown: impl std::future::Future<Outp
         api::serve_tls(listener, tls.server_config, app, shutdown).await?;
     }
     state.flush_last_seen().await;
+    // Operation logs still in memory go into their day partitions.
+    let oplog = state.oplog.clone();
+    match tokio::task::spawn_blocking(move || oplog.flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "operation logs not flushed; they will be replayed from the log at next start"),
+        Err(e) => tracing::error!(error = %e, "operation-log flush task failed"),
+    }
     Ok(())
 }
 

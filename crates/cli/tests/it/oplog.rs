@@ -276,3 +276,60 @@ fn sigkill_during_event_ingest_loses_nothing_acknowledged_and_stores_nothing_twi
     assert_eq!(last, BATCHES * BATCH);
     assert_eq!(total_events(&server), BATCHES * BATCH, "every event once");
 }
+
+/// A damaged partition file is reported at start and by the API; searches
+/// skip it and the other days stay searchable.
+#[test]
+fn a_damaged_partition_is_reported_and_the_rest_stays_searchable() {
+    use lanward_agent::client::ServerClient;
+    use lanward_proto::oplog::{Detail, Event, EventAck, EventBatch, EventKind};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&tmp.path().join("srv"), false, &[]);
+    let token = server.create_token("HQ", "1h", 5);
+    let id = lanward_agent::client::enroll(&server.url, &token, "SUIDO-PC-0400", "windows", (None, vec![]), lanward_agent::identity::generate_key()).unwrap();
+    let client = ServerClient::unauthenticated(&server.url, None).unwrap().with_signer(id.enrolment.agent_id.clone(), std::sync::Arc::new(id.key.clone()));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let day = 86_400_000;
+    // Two days, 300 events each, with titles that repeat little.
+    let events: Vec<Event> = (1..=600u64)
+        .map(|seq| Event {
+            seq,
+            at_ms: if seq <= 300 { now - 3 * day } else { now - day } + seq as i64 * 1000,
+            kind: EventKind::ForegroundWindow,
+            session_id: Some(1),
+            user: Some("SUIDO\\kato".into()),
+            detail: Some(Detail { title: Some(format!("{} 起案文書 {seq}.docx - Word", if seq <= 300 { "古い" } else { "新しい" })), ..Default::default() }),
+        })
+        .collect();
+    let _: EventAck = client.post_json("/api/v1/agent/events", &EventBatch { events, dropped: None }).unwrap();
+    // A clean stop writes the day partitions.
+    let pid = server.child.as_ref().unwrap().id() as i32;
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let _ = server.child.take().unwrap().wait();
+    let oplog_dir = server.data.join("oplog");
+    let mut segments: Vec<std::path::PathBuf> = std::fs::read_dir(&oplog_dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten().map(|f| f.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "lws"))
+        .collect();
+    segments.sort();
+    assert_eq!(segments.len(), 2, "one segment per day: {segments:?}");
+    // Damage the older day's segment in its middle.
+    let mut bytes = std::fs::read(&segments[0]).unwrap();
+    let mid = bytes.len() / 2;
+    for b in &mut bytes[mid..mid + 64] {
+        *b ^= 0xA5;
+    }
+    std::fs::write(&segments[0], bytes).unwrap();
+    server.restart();
+    let newer = server.get_json("/api/v1/logs?from=2000-01-01&to=2100-01-01&text=%E6%96%B0%E3%81%97%E3%81%84&limit=1000");
+    assert_eq!(newer["total"], 300, "the undamaged day is whole: {}", newer["total"]);
+    let status = server.get_json("/api/v1/logs/partitions");
+    // Damage may be found at open or at the first read of the block.
+    let _ = server.get_json("/api/v1/logs?from=2000-01-01&to=2100-01-01&text=%E5%8F%A4%E3%81%84&limit=10");
+    let status_after = server.get_json("/api/v1/logs/partitions");
+    let damaged = if status["damaged"].as_array().unwrap().is_empty() { status_after["damaged"].clone() } else { status["damaged"].clone() };
+    assert_eq!(damaged.as_array().unwrap().len(), 1, "{status_after}");
+}

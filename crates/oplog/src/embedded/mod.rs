@@ -575,6 +575,8 @@ impl EventStore for EmbeddedStore {
 
     fn append_many(&self, batches: &[(&str, &[IncomingEvent])]) -> Result<Vec<AppendOutcome>> { self.append_batches(batches) }
 
+    fn flush(&self) -> Result<()> { EmbeddedStore::flush(self) }
+
     fn search(&self, q: &Query) -> Result<Found> {
         if q.to_ms <= q.from_ms {
             return Ok(Found { events: vec![], total: 0, total_exact: true });

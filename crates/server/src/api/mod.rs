@@ -73,6 +73,7 @@ routes! { API_ROUTES, api_routes;
     get "/api/v1/logs" => oplog::search, Access::Roles(LOG_READERS);
     get "/api/v1/logs/export" => oplog::export, Access::Roles(LOG_READERS);
     get "/api/v1/logs/counts" => oplog::counts, Access::Roles(LOG_READERS);
+    get "/api/v1/logs/partitions" => oplog::partitions, Access::Roles(LOG_READERS);
     get "/api/v1/alert-rules" => oplog::list_rules, Access::Roles(LOG_READERS);
     post "/api/v1/alert-rules" => oplog::create_rule, Access::Roles(LEDGER_WRITERS);
     post "/api/v1/alert-rules/{id}/delete" => oplog::delete_rule, Access::Roles(LEDGER_WRITERS);

@@ -139,6 +139,8 @@ fn paths_doc() -> Value {
                 "responses": with_errors(json!({"200": {"description": "CSV or xlsx"}}))}},
             "/api/v1/logs/counts": {"get": {"summary": "操作ログの日別・種類別件数", "security": bearer,
                 "responses": with_errors(json!({"200": {"description": "counts: day, kind, count"}}))}},
+            "/api/v1/logs/partitions": {"get": {"summary": "操作ログの保存状況 (partitions, events, bytes, retention, damaged partitions)", "security": bearer,
+                "responses": with_errors(json!({"200": {"description": "partitions and damaged ones"}}))}},
             "/api/v1/alert-rules": {
                 "get": {"summary": "操作ログの警告ルール", "security": bearer, "responses": with_errors(json!({"200": {"description": "rules"}}))},
                 "post": {"summary": "警告ルールの作成 (kind, site, department, process_contains, text_contains, device_class; all given must hold)", "security": bearer,

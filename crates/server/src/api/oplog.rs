@@ -445,3 +445,21 @@ pub async fn ack_alert(State(state): State<SharedState>, user: AdminUser, axum::
     ack_for(&state, &user, &id).await?;
     Ok(Json(json!({ "acknowledged": id })))
 }
+
+/// `GET /api/v1/logs/partitions`: what the store holds (days, events,
+/// bytes) and any damaged partition, which searches skip.
+pub async fn partitions(State(state): State<SharedState>, _user: AdminUser) -> ApiResult<Json<Value>> {
+    let oplog = state.oplog.clone();
+    let (parts, damaged) = tokio::task::spawn_blocking(move || oplog.partitions().map(|p| (p, oplog.damaged())))
+        .await?
+        .map_err(|e| AppError::unavailable(&e.to_string()))?;
+    let events: u64 = parts.iter().map(|p| p.events).sum();
+    let bytes: u64 = parts.iter().map(|p| p.bytes).sum();
+    Ok(Json(json!({
+        "partitions": parts,
+        "events": events,
+        "bytes": bytes,
+        "retention_days": state.config.oplog_retention_days,
+        "damaged": damaged.iter().map(|(p, r)| json!({"partition": p, "reason": r})).collect::<Vec<_>>(),
+    })))
+}

@@ -77,7 +77,15 @@ pub async fn search(State(state): State<SharedState>, user: AdminUser, headers: 
     let found = if searched { Some(run_search(&state, &user, &p, "oplog.search").await.page(&user, lang)?) } else { None };
     let single_pc = p.pc.as_deref().is_some_and(|pc| !pc.is_empty() && !pc.contains(','));
     let qs = query_string(&p);
+    let oplog = state.oplog.clone();
+    let damaged = tokio::task::spawn_blocking(move || oplog.damaged()).await.unwrap_or_default();
     let body = html! {
+        @if !damaged.is_empty() {
+            div.error #damaged role="alert" {
+                (lang.t("壊れた操作ログの区画があります。検索はこの区画を除いて行います: ", "Damaged operation-log partitions are skipped by searches: "))
+                @for (p, r) in &damaged { code { (p) } " (" (r) ") " }
+            }
+        }
         p.muted { (lang.t("操作ログは個人情報です。検索・書き出しはすべて監査ログに記録されます。", "Operation logs are personal information: every search and export is recorded in the audit log.")) }
         form.filters #log-search method="get" action="/logs" {
             label { (lang.t("開始", "From")) input type="date" name="from" value=(value(&p.from)); }
