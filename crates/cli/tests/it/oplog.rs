@@ -333,3 +333,30 @@ fn a_damaged_partition_is_reported_and_the_rest_stays_searchable() {
     let damaged = if status["damaged"].as_array().unwrap().is_empty() { status_after["damaged"].clone() } else { status["damaged"].clone() };
     assert_eq!(damaged.as_array().unwrap().len(), 1, "{status_after}");
 }
+
+/// The agent dropped events at its cap while the server was away for a
+/// week: the server records the gap once, with the count the agent reported.
+#[test]
+fn events_dropped_at_the_cap_are_recorded_as_a_gap_once() {
+    use lanward_agent::client::ServerClient;
+    use lanward_proto::oplog::{DroppedEvents, Event, EventAck, EventBatch, EventKind};
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("srv"), false, &[]);
+    let token = server.create_token("HQ", "1h", 5);
+    let id = lanward_agent::client::enroll(&server.url, &token, "SUIDO-PC-0500", "windows", (None, vec![]), lanward_agent::identity::generate_key()).unwrap();
+    let client = ServerClient::unauthenticated(&server.url, None).unwrap().with_signer(id.enrolment.agent_id.clone(), std::sync::Arc::new(id.key.clone()));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let ev = |seq: u64| Event { seq, at_ms: now - 7 * 86_400_000 + seq as i64 * 60_000, kind: EventKind::Lock, session_id: Some(1), user: Some("SUIDO\\ito".into()), detail: None };
+    let _: EventAck = client.post_json("/api/v1/agent/events", &EventBatch { events: (1..=10).map(ev).collect(), dropped: None }).unwrap();
+    // Events 11..=4010 went at the cap; the rest of the week arrives.
+    let batch = EventBatch {
+        events: (4011..=4020).map(ev).collect(),
+        dropped: Some(DroppedEvents { count: 4000, first_seq: Some(11), last_seq: Some(4010), last_dropped_at_ms: now - 86_400_000 }),
+    };
+    let ack: EventAck = client.post_json("/api/v1/agent/events", &batch).unwrap();
+    assert_eq!((ack.acked_through, ack.stored), (4020, 10));
+    let gaps = server.get_json(&format!("/api/v1/agents/{}/gaps", id.enrolment.agent_id));
+    let gaps = gaps["gaps"].as_array().unwrap();
+    assert_eq!(gaps.len(), 1, "the dropped range is counted once: {gaps:?}");
+    assert_eq!(gaps[0]["dropped_items"], 4000);
+}

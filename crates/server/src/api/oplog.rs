@@ -99,10 +99,13 @@ pub async fn ingest(State(state): State<SharedState>, uri: Uri, headers: HeaderM
     }
     // Gaps: events the PC dropped at its cap, or a range that never came.
     let mut gaps = Vec::new();
+    // The range the PC says it dropped is also missing here: count it once.
+    let reported = batch.dropped.as_ref().filter(|d| d.count > 0).map(|d| (d.first_seq, d.last_seq));
     if let Some(d) = batch.dropped.filter(|d| d.count > 0) {
         gaps.push(lanward_store::GapWrite { dropped_items: d.count, dropped_bytes: 0, first_dropped_at_ms: d.last_dropped_at_ms, last_dropped_at_ms: d.last_dropped_at_ms });
     }
-    if let Some((first, last)) = outcome.gap {
+    let explained = |first: u64, last: u64| matches!(reported, Some((Some(f), Some(l))) if f <= first && last <= l);
+    if let Some((first, last)) = outcome.gap.filter(|(f, l)| !explained(*f, *l)) {
         tracing::warn!(agent = %agent.id, first, last, "operation-log events never arrived");
         gaps.push(lanward_store::GapWrite { dropped_items: last - first + 1, dropped_bytes: 0, first_dropped_at_ms: now, last_dropped_at_ms: now });
     }
