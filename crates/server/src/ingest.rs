@@ -62,3 +62,67 @@ impl Ingest {
         rx.await.map_err(|_| "ingest thread stopped".to_string())?
     }
 }
+
+/// The operation-log writer: batches from many agents that queued up while
+/// the previous write was being made durable go to the store together
+/// (`append_many`: one fsync for all of them).
+#[derive(Clone)]
+pub struct EventIngest {
+    tx: mpsc::Sender<EventJob>,
+}
+
+type EventReply = oneshot::Sender<Result<(lanward_oplog::AppendOutcome, Vec<lanward_oplog::IncomingEvent>), String>>;
+
+struct EventJob {
+    agent_id: String,
+    events: Vec<lanward_oplog::IncomingEvent>,
+    reply: EventReply,
+}
+
+impl EventIngest {
+    pub fn start(oplog: std::sync::Arc<dyn lanward_oplog::EventStore>) -> Self {
+        let (tx, mut rx) = mpsc::channel::<EventJob>(QUEUE_DEPTH);
+        std::thread::Builder::new()
+            .name("lanward-oplog-ingest".into())
+            .spawn(move || {
+                while let Some(first) = rx.blocking_recv() {
+                    let mut jobs = vec![first];
+                    while jobs.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(j) => jobs.push(j),
+                            Err(_) => break,
+                        }
+                    }
+                    let batches: Vec<(&str, &[lanward_oplog::IncomingEvent])> = jobs.iter().map(|j| (j.agent_id.as_str(), j.events.as_slice())).collect();
+                    let result = oplog.append_many(&batches).map_err(|e| e.to_string());
+                    drop(batches);
+                    match result {
+                        Ok(outcomes) if outcomes.len() == jobs.len() => {
+                            for (job, outcome) in jobs.into_iter().zip(outcomes) {
+                                let _ = job.reply.send(Ok((outcome, job.events)));
+                            }
+                        }
+                        Ok(_) => {
+                            for job in jobs {
+                                let _ = job.reply.send(Err("operation-log store answered a different number of batches".into()));
+                            }
+                        }
+                        Err(msg) => {
+                            for job in jobs {
+                                let _ = job.reply.send(Err(msg.clone()));
+                            }
+                        }
+                    }
+                }
+            })
+            .unwrap_or_else(|e| panic!("cannot start the operation-log ingest thread: {e}"));
+        EventIngest { tx }
+    }
+
+    /// Stores one agent's batch durably; gives the events back for the alert rules.
+    pub async fn submit(&self, agent_id: String, events: Vec<lanward_oplog::IncomingEvent>) -> Result<(lanward_oplog::AppendOutcome, Vec<lanward_oplog::IncomingEvent>), String> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(EventJob { agent_id, events, reply }).await.map_err(|_| "operation-log ingest thread stopped".to_string())?;
+        rx.await.map_err(|_| "operation-log ingest thread stopped".to_string())?
+    }
+}

@@ -46,8 +46,9 @@ pub struct AppState {
     pub directory: Option<lanward_directory::DirectoryConfig>,
     /// Alert rules on incoming events, reloaded when they change.
     pub alert_rules: RwLock<Arc<Vec<lanward_store::AlertRule>>>,
-    /// Operation logs (`DATA/oplog`).
+    /// Operation logs (`DATA/oplog`), and the writer that group-commits to them.
     pub oplog: Arc<dyn lanward_oplog::EventStore>,
+    pub event_ingest: crate::ingest::EventIngest,
     /// Uploaded ledger files waiting for the operator to confirm.
     pub imports: Mutex<HashMap<String, crate::imports::PendingImport>>,
 }
@@ -86,6 +87,8 @@ impl AppState {
         let ingest = Ingest::start(store.clone());
         let config_dir = config.data_dir.clone();
         let rules = store.alert_rules().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let oplog = open_oplog(&config_dir)?;
+        let event_ingest = crate::ingest::EventIngest::start(oplog.clone());
         Ok(Arc::new(AppState {
             store,
             config,
@@ -96,7 +99,8 @@ impl AppState {
             ingest,
             login_failures: Mutex::new(HashMap::new()),
             directory: crate::directory::load(&config_dir)?,
-            oplog: open_oplog(&config_dir)?,
+            oplog,
+            event_ingest,
             alert_rules: RwLock::new(Arc::new(rules)),
             imports: Mutex::new(HashMap::new()),
         }))

@@ -74,11 +74,7 @@ pub async fn ingest(State(state): State<SharedState>, uri: Uri, headers: HeaderM
             }
         })
         .collect();
-    let oplog = state.oplog.clone();
-    let agent_id = agent.id.clone();
-    let (outcome, incoming) = tokio::task::spawn_blocking(move || oplog.append(&agent_id, &incoming).map(|o| (o, incoming)))
-        .await?
-        .map_err(|e| AppError::unavailable(&e.to_string()))?;
+    let (outcome, incoming) = state.event_ingest.submit(agent.id.clone(), incoming).await.map_err(|e| AppError::unavailable(&e))?;
     // Alert rules see each event once: the newly stored ones are the last
     // `stored` of the batch (duplicates are at or below what was stored).
     let rules = state.alert_rules.read().map(|r| r.clone()).unwrap_or_default();
