@@ -75,6 +75,20 @@ pub async fn search(State(state): State<SharedState>, user: AdminUser, headers: 
     }
     let searched = p.from.is_some() || p.pc.is_some() || p.text.is_some() || p.kind.is_some() || p.user.is_some();
     let found = if searched { Some(run_search(&state, &user, &p, "oplog.search").await.page(&user, lang)?) } else { None };
+    // Events per day over the searched range (all kinds), drawn as bars.
+    let per_day: Vec<(String, u64)> = match (&found, p.query()) {
+        (Some(_), Ok(q)) if q.to_ms - q.from_ms <= 62 * 86_400_000 => {
+            let oplog = state.oplog.clone();
+            let pc = q.pcs.first().cloned().filter(|_| q.pcs.len() == 1);
+            let rows = tokio::task::spawn_blocking(move || oplog.counts_by_kind_per_day(q.from_ms, q.to_ms, pc.as_deref())).await.ok().and_then(|r| r.ok()).unwrap_or_default();
+            let mut days: std::collections::BTreeMap<u32, u64> = std::collections::BTreeMap::new();
+            for (day, _, n) in rows {
+                *days.entry(day).or_default() += n;
+            }
+            days.into_iter().map(|(d, n)| (format!("{}-{:02}-{:02}", d / 10000, d / 100 % 100, d % 100), n)).collect()
+        }
+        _ => Vec::new(),
+    };
     let single_pc = p.pc.as_deref().is_some_and(|pc| !pc.is_empty() && !pc.contains(','));
     let qs = query_string(&p);
     let oplog = state.oplog.clone();
@@ -109,6 +123,9 @@ pub async fn search(State(state): State<SharedState>, user: AdminUser, headers: 
                 @if (found.events.len() as u64) < found.total { (lang.t(" (先頭 ", " (first ")) (found.events.len()) (lang.t(" 件を表示)", " shown)")) }
                 " " a href={ "/api/v1/logs/export?format=csv&" (qs) } { "CSV" }
                 " " a href={ "/api/v1/logs/export?format=xlsx&" (qs) } { "Excel" }
+            }
+            @if per_day.len() > 1 {
+                details { summary { (lang.t("日別の件数 (UTC 日)", "Events per day (UTC days)")) } (super::bar_chart(&per_day, 700)) }
             }
             (events_table(lang, &found.events, !single_pc))
         } @else {
