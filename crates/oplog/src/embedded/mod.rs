@@ -389,11 +389,17 @@ impl Filter {
 /// One matching event before it is read in full: (time, source index, rg, row in rg).
 type Hit = (i64, usize, usize, usize);
 
+/// Row groups decoded by the scan, kept for the read-out: (source index, rg) -> (R block, tuple column).
+type Decoded = FxMap<(usize, usize), (Arc<segment::RgData>, Option<Arc<Vec<u32>>>)>;
+
+/// Rows of decoded row groups one search keeps at most (memory bound).
+const KEEP_ROWS: usize = 1 << 20;
+
 impl EmbeddedStore {
-    fn search_day(&self, st: &State, day: i64, q: &Query, f: &Filter, hits: &mut Vec<Hit>, srcs: &mut Vec<Src>) -> Result<()> {
+    fn search_day(&self, st: &State, day: i64, q: &Query, f: &Filter, hits: &mut Vec<Hit>, srcs: &mut Vec<Src>, kept: &mut Decoded) -> Result<()> {
         for seg in st.segs.get(&day).into_iter().flatten() {
             let before = hits.len();
-            match self.search_segment(seg, q, f, hits, srcs.len()) {
+            match self.search_segment(seg, q, f, hits, srcs.len(), kept) {
                 Ok(()) => srcs.push(Src::Seg(seg.clone())),
                 Err(e) => {
                     hits.truncate(before);
@@ -426,7 +432,7 @@ impl EmbeddedStore {
         Ok(())
     }
 
-    fn search_segment(&self, seg: &Segment, q: &Query, f: &Filter, hits: &mut Vec<Hit>, si: usize) -> Result<()> {
+    fn search_segment(&self, seg: &Segment, q: &Query, f: &Filter, hits: &mut Vec<Hit>, si: usize, kept: &mut Decoded) -> Result<()> {
         let m = &seg.meta;
         if m.max_time < f.from || m.min_time >= f.to {
             return Ok(());
@@ -491,6 +497,7 @@ impl EmbeddedStore {
                 None => None,
             };
             let d = seg.rg(g)?;
+            let before = hits.len();
             for &(x, y) in &local {
                 for i in x..y {
                     let t = d.time[i];
@@ -505,11 +512,15 @@ impl EmbeddedStore {
                     hits.push((t, si, g, i));
                 }
             }
+            // Keep what the read-out will need again, within a memory bound.
+            if hits.len() > before && kept.len() * segment::RG_ROWS < KEEP_ROWS {
+                kept.insert((si, g), (Arc::new(d), tcol.map(Arc::new)));
+            }
         }
         Ok(())
     }
 
-    fn materialize(&self, st: &State, srcs: &[Src], hits: &[Hit]) -> Result<Vec<StoredEvent>> {
+    fn materialize(&self, st: &State, srcs: &[Src], hits: &[Hit], kept: &Decoded) -> Result<Vec<StoredEvent>> {
         let mut out: Vec<Option<StoredEvent>> = vec![None; hits.len()];
         // Group by (source, rg) so each block is decoded once.
         let mut groups: BTreeMap<(usize, usize), Vec<(usize, usize)>> = BTreeMap::new();
@@ -534,8 +545,11 @@ impl EmbeddedStore {
                     }
                 }
                 Src::Seg(seg) => {
-                    let d = seg.rg(g)?;
-                    let tcol = seg.tuples_of_rg(g)?;
+                    let (d, tcol) = match kept.get(&(si, g)) {
+                        Some((d, Some(t))) => (d.clone(), t.clone()),
+                        Some((d, None)) => (d.clone(), Arc::new(seg.tuples_of_rg(g)?)),
+                        None => (Arc::new(seg.rg(g)?), Arc::new(seg.tuples_of_rg(g)?)),
+                    };
                     let idx: Vec<usize> = rows.iter().map(|r| r.0).collect();
                     let nums = d.nums_of(&idx)?;
                     let (mut tc, mut sc) = (FxMap::default(), FxMap::default());
@@ -614,7 +628,8 @@ impl EventStore for EmbeddedStore {
             }
             let mut hits = Vec::new();
             let mut srcs = Vec::new();
-            self.search_day(&st, day, q, &f, &mut hits, &mut srcs)?;
+            let mut kept = Decoded::default();
+            self.search_day(&st, day, q, &f, &mut hits, &mut srcs, &mut kept)?;
             found.total += hits.len() as u64;
             if q.newest_first {
                 hits.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(b.3.cmp(&a.3)));
@@ -623,7 +638,7 @@ impl EventStore for EmbeddedStore {
             }
             let want = q.limit.saturating_sub(found.events.len()).min(hits.len());
             if want > 0 {
-                found.events.extend(self.materialize(&st, &srcs, &hits[..want])?);
+                found.events.extend(self.materialize(&st, &srcs, &hits[..want], &kept)?);
             }
         }
         Ok(found)

@@ -469,7 +469,22 @@ impl Segment {
     }
 
     pub fn unzip(&self, i: usize) -> Result<Vec<u8>> {
-        zstd::stream::decode_all(self.raw(i)?).map_err(|e| OplogError::Io(format!("{}: section {i}: {e}", self.path.display())))
+        thread_local! {
+            // One decompression context per thread, reused (creating one per block is costly).
+            static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { std::cell::RefCell::new(None) };
+        }
+        let raw = self.raw(i)?;
+        let err = |e: std::io::Error| OplogError::Io(format!("{}: section {i}: {e}", self.path.display()));
+        match zstd::zstd_safe::get_frame_content_size(raw) {
+            Ok(Some(n)) if n <= 1 << 28 => DCTX.with(|c| {
+                let mut c = c.borrow_mut();
+                if c.is_none() {
+                    *c = Some(zstd::bulk::Decompressor::new().map_err(err)?);
+                }
+                c.as_mut().unwrap().decompress(raw, n as usize).map_err(err)
+            }),
+            _ => zstd::stream::decode_all(raw).map_err(err),
+        }
     }
 
     pub fn tuples_of_rg(&self, rg: usize) -> Result<Vec<u32>> {
@@ -605,84 +620,154 @@ impl Segment {
     }
 
     /// The tuple ids whose texts contain every word (already folded).
+    ///
+    /// The bigram lists of all words are intersected first; only the tuples
+    /// left are checked against the text (once per distinct string).
     pub fn match_words(&self, words: &[String]) -> Result<FxSet<u32>> {
         let mut result: Option<Vec<u32>> = None;
         let mut tcache = FxMap::default();
-        let mut scache = FxMap::default();
+        let mut verify: Vec<&str> = Vec::new();
+        let mut short: Vec<&str> = Vec::new();
         for w in words {
-            let chars: Vec<char> = w.chars().collect();
-            let mut cands: Vec<u32> = if chars.len() >= 2 {
-                let mut grams = Vec::new();
-                codec::bigrams(w, &mut grams);
-                grams.sort_unstable();
-                grams.dedup();
-                let mut lists = Vec::with_capacity(grams.len());
-                for g in grams {
-                    let p = self.posting(g)?;
-                    if p.is_empty() {
-                        return Ok(FxSet::default());
-                    }
-                    lists.push(p);
+            let n = w.chars().count();
+            if n < 2 {
+                short.push(w.as_str());
+                continue;
+            }
+            let mut grams = Vec::new();
+            codec::bigrams(w, &mut grams);
+            grams.sort_unstable();
+            grams.dedup();
+            let mut lists = Vec::with_capacity(grams.len());
+            for g in grams {
+                let p = self.posting(g)?;
+                if p.is_empty() {
+                    return Ok(FxSet::default());
                 }
-                lists.sort_by_key(|l| l.len());
-                let mut acc = lists[0].clone();
-                for l in &lists[1..] {
-                    acc = intersect(&acc, l);
-                }
-                if let Some(prev) = &result {
-                    acc = intersect(&acc, prev);
-                }
-                if chars.len() > 2 {
-                    // Bigrams can all be present without the word: check the text.
-                    let mut keep = Vec::with_capacity(acc.len());
-                    for t in acc {
-                        let tup = self.tuple(t, &mut tcache)?;
-                        let mut hit = false;
-                        for &s in tup.iter().filter(|s| **s != 0) {
-                            if codec::folded(&self.string(s, &mut scache)?).contains(w.as_str()) {
-                                hit = true;
-                                break;
-                            }
-                        }
-                        if hit {
-                            keep.push(t);
-                        }
-                    }
-                    keep
-                } else {
-                    acc
-                }
-            } else {
-                // One character: no unigram index; scan the distinct strings (not the events).
-                let mut hit_strings = FxSet::default();
-                for c in 0..self.meta.n_string_chunks() {
-                    for (i, s) in self.string_chunk(c)?.iter().enumerate() {
-                        if codec::folded(s).contains(w.as_str()) {
-                            hit_strings.insert((c * CHUNK + i + 1) as u32);
-                        }
-                    }
-                }
-                let mut v = Vec::new();
-                if !hit_strings.is_empty() {
-                    for t in 0..self.meta.n_tuples {
-                        if self.tuple(t, &mut tcache)?.iter().any(|s| *s != 0 && hit_strings.contains(s)) {
-                            v.push(t);
-                        }
-                    }
-                }
-                if let Some(prev) = &result {
-                    let set: FxSet<u32> = prev.iter().copied().collect();
-                    v.retain(|t| set.contains(t));
-                }
-                v
+                lists.push(p);
+            }
+            lists.sort_by_key(|l| l.len());
+            let mut acc = match &result {
+                Some(prev) if prev.len() < lists[0].len() => intersect(prev, &lists[0]),
+                Some(prev) => intersect(&lists[0], prev),
+                None => lists.swap_remove(0),
             };
-            cands.sort_unstable();
-            if cands.is_empty() {
+            if result.is_some() {
+                lists.swap_remove(0);
+            }
+            lists.sort_by_key(|l| l.len());
+            for l in &lists {
+                if acc.is_empty() {
+                    break;
+                }
+                acc = intersect(&acc, l);
+            }
+            if acc.is_empty() {
                 return Ok(FxSet::default());
             }
-            result = Some(cands);
+            if n > 2 && !verify.contains(&w.as_str()) {
+                verify.push(w.as_str());
+            }
+            result = Some(acc);
+        }
+        if let Some(acc) = &mut result {
+            // Bigrams can all be present without the word: check the text.
+            let mut fcache = FxMap::default();
+            for ws in verify.chunks(64) {
+                let full: u64 = if ws.len() == 64 { u64::MAX } else { (1u64 << ws.len()) - 1 };
+                let mut memo: FxMap<u32, u64> = FxMap::default();
+                let mut keep = Vec::with_capacity(acc.len());
+                for &t in acc.iter() {
+                    let tup = self.tuple(t, &mut tcache)?;
+                    let mut have = 0u64;
+                    for &s in tup.iter().filter(|s| **s != 0) {
+                        let m = match memo.get(&s) {
+                            Some(m) => *m,
+                            None => {
+                                let text = self.folded_string(s, &mut fcache)?;
+                                let mut m = 0u64;
+                                for (i, w) in ws.iter().enumerate() {
+                                    if text.contains(*w) {
+                                        m |= 1 << i;
+                                    }
+                                }
+                                memo.insert(s, m);
+                                m
+                            }
+                        };
+                        have |= m;
+                        if have == full {
+                            break;
+                        }
+                    }
+                    if have == full {
+                        keep.push(t);
+                    }
+                }
+                *acc = keep;
+                if acc.is_empty() {
+                    return Ok(FxSet::default());
+                }
+            }
+        }
+        for w in short {
+            // One character: no unigram index; scan the distinct strings (not the events).
+            let mut hit_strings = FxSet::default();
+            for c in 0..self.meta.n_string_chunks() {
+                for (i, s) in self.string_chunk(c)?.iter().enumerate() {
+                    if codec::folded(s).contains(w) {
+                        hit_strings.insert((c * CHUNK + i + 1) as u32);
+                    }
+                }
+            }
+            let mut v = Vec::new();
+            if !hit_strings.is_empty() {
+                match &result {
+                    Some(prev) => {
+                        for &t in prev {
+                            if self.tuple(t, &mut tcache)?.iter().any(|s| *s != 0 && hit_strings.contains(s)) {
+                                v.push(t);
+                            }
+                        }
+                    }
+                    None => {
+                        for t in 0..self.meta.n_tuples {
+                            if self.tuple(t, &mut tcache)?.iter().any(|s| *s != 0 && hit_strings.contains(s)) {
+                                v.push(t);
+                            }
+                        }
+                    }
+                }
+            }
+            if v.is_empty() {
+                return Ok(FxSet::default());
+            }
+            result = Some(v);
         }
         Ok(result.unwrap_or_default().into_iter().collect())
+    }
+
+    /// String `id1` folded, from decompressed chunks (cached by the caller as
+    /// bytes + string bounds: only the strings asked for are validated and copied).
+    fn folded_string(&self, id1: u32, cache: &mut FxMap<usize, (Vec<u8>, Vec<(u32, u32)>)>) -> Result<String> {
+        let s = id1 as usize - 1;
+        let c = s / CHUNK;
+        if !cache.contains_key(&c) {
+            let b = self.unzip(self.meta.sec_string_chunk(c))?;
+            let mut bounds = Vec::with_capacity(CHUNK);
+            let mut r = Reader::new(&b);
+            while !r.done() {
+                let n = r.var()? as usize;
+                let start = r.pos;
+                r.bytes(n)?;
+                bounds.push((start as u32, r.pos as u32));
+            }
+            cache.insert(c, (b, bounds));
+        }
+        let (b, bounds) = &cache[&c];
+        let &(x, y) = bounds.get(s % CHUNK).ok_or_else(codec::corrupt)?;
+        let text = std::str::from_utf8(&b[x as usize..y as usize]).map_err(|_| codec::corrupt())?;
+        Ok(codec::folded(text))
     }
 }
 
