@@ -102,6 +102,27 @@ pub struct CheckinWrite {
     pub gaps: Vec<GapWrite>,
 }
 
+impl CheckinWrite {
+    /// A write that only records an agent's gaps (no inventory).
+    pub fn gaps_only(agent_id: &str, now_ms: i64, gaps: Vec<GapWrite>) -> Self {
+        CheckinWrite {
+            agent_id: agent_id.to_string(),
+            received_at_ms: now_ms,
+            collected_at_ms: now_ms,
+            hostname: None,
+            kind: None,
+            os_name: None,
+            os_version: None,
+            serial: None,
+            macs: None,
+            ips: None,
+            neighbors: None,
+            sections: Vec::new(),
+            gaps,
+        }
+    }
+}
+
 /// Items an agent's queue dropped while the server was away.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GapWrite {

@@ -257,21 +257,7 @@ pub async fn checkin(
         }
     } else {
         if !gaps.is_empty() {
-            let write = CheckinWrite {
-                agent_id: agent.id.clone(),
-                received_at_ms: now,
-                collected_at_ms: now,
-                hostname: None,
-                kind: None,
-                os_name: None,
-                os_version: None,
-                serial: None,
-                macs: None,
-                ips: None,
-                neighbors: None,
-                sections: Vec::new(),
-                gaps,
-            };
+            let write = CheckinWrite::gaps_only(&agent.id, now, gaps);
             match state.ingest.submit(write).await {
                 Ok(CheckinOutcome::Stored) => {}
                 Ok(CheckinOutcome::Refused) => {

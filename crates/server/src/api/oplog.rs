@@ -106,21 +106,7 @@ pub async fn ingest(State(state): State<SharedState>, uri: Uri, headers: HeaderM
         gaps.push(lanward_store::GapWrite { dropped_items: last - first + 1, dropped_bytes: 0, first_dropped_at_ms: now, last_dropped_at_ms: now });
     }
     if !gaps.is_empty() {
-        let write = lanward_store::CheckinWrite {
-            agent_id: agent.id.clone(),
-            received_at_ms: now,
-            collected_at_ms: now,
-            hostname: None,
-            kind: None,
-            os_name: None,
-            os_version: None,
-            serial: None,
-            macs: None,
-            ips: None,
-            neighbors: None,
-            sections: Vec::new(),
-            gaps,
-        };
+        let write = lanward_store::CheckinWrite::gaps_only(&agent.id, now, gaps);
         state.ingest.submit(write).await.map_err(|e| AppError::unavailable(&e))?;
     }
     if clamped > 0 {
