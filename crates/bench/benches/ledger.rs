@@ -28,21 +28,8 @@ fn env_num(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-const SITES: &[(&str, &str, u32)] = &[
-    ("HQ", "本庁舎", 330),
-    ("KUN", "国見庁舎", 60),
-    ("ORO", "卸町庁舎", 70),
-    ("KJO", "国見浄水場", 35),
-    ("NJO", "中原浄水場", 30),
-    ("FJO", "福岡浄水場", 30),
-    ("MJO", "茂庭浄水場", 45),
-    ("LAB", "水質検査センター", 40),
-    ("CCH", "市役所料金センター", 25),
-    ("CCN", "北料金センター", 15),
-];
-
-const DEPARTMENTS: &[&str] =
-    &["総務課", "経理課", "職員課", "経営企画課", "お客さまセンター", "料金課", "給水装置課", "計画課", "配水課", "浄水課", "水質検査課", "施設課", "危機管理室"];
+// The bureau's sites and departments, as the simulated agents use them (BUREAU.md).
+use lanward_agent::collect::fake::{DEPARTMENTS, SITES};
 
 const SURNAMES: &[&str] = &[
     "佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤", "吉田", "山田", "佐々木", "山口", "松本", "井上", "木村", "林", "斎藤", "清水",

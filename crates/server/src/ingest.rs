@@ -16,6 +16,28 @@ struct Job {
     reply: oneshot::Sender<Result<CheckinOutcome, String>>,
 }
 
+/// Starts a writer thread: it takes the first job queued, everything else
+/// already waiting (up to `MAX_BATCH`), and hands them to `write` together.
+fn spawn_writer<J: Send + 'static>(name: &str, mut write: impl FnMut(Vec<J>) + Send + 'static) -> mpsc::Sender<J> {
+    let (tx, mut rx) = mpsc::channel::<J>(QUEUE_DEPTH);
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            while let Some(first) = rx.blocking_recv() {
+                let mut jobs = vec![first];
+                while jobs.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(j) => jobs.push(j),
+                        Err(_) => break,
+                    }
+                }
+                write(jobs);
+            }
+        })
+        .unwrap_or_else(|e| panic!("cannot start the {name} thread: {e}"));
+    tx
+}
+
 #[derive(Clone)]
 pub struct Ingest {
     tx: mpsc::Sender<Job>,
@@ -23,35 +45,22 @@ pub struct Ingest {
 
 impl Ingest {
     pub fn start(store: DynStore) -> Self {
-        let (tx, mut rx) = mpsc::channel::<Job>(QUEUE_DEPTH);
-        std::thread::Builder::new()
-            .name("lanward-ingest".into())
-            .spawn(move || {
-                while let Some(first) = rx.blocking_recv() {
-                    let mut jobs = vec![first];
-                    while jobs.len() < MAX_BATCH {
-                        match rx.try_recv() {
-                            Ok(j) => jobs.push(j),
-                            Err(_) => break,
-                        }
-                    }
-                    let (writes, replies): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.write, j.reply)).unzip();
-                    match store.apply_checkins(&writes) {
-                        Ok(outcomes) => {
-                            for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                                let _ = reply.send(Ok(outcome));
-                            }
-                        }
-                        Err(e) => {
-                            let msg = e.to_string();
-                            for reply in replies {
-                                let _ = reply.send(Err(msg.clone()));
-                            }
-                        }
+        let tx = spawn_writer("lanward-ingest", move |jobs: Vec<Job>| {
+            let (writes, replies): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.write, j.reply)).unzip();
+            match store.apply_checkins(&writes) {
+                Ok(outcomes) => {
+                    for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                        let _ = reply.send(Ok(outcome));
                     }
                 }
-            })
-            .unwrap_or_else(|e| panic!("cannot start the ingest thread: {e}"));
+                Err(e) => {
+                    let msg = e.to_string();
+                    for reply in replies {
+                        let _ = reply.send(Err(msg.clone()));
+                    }
+                }
+            }
+        });
         Ingest { tx }
     }
 
@@ -81,41 +90,28 @@ struct EventJob {
 
 impl EventIngest {
     pub fn start(oplog: std::sync::Arc<dyn lanward_oplog::EventStore>) -> Self {
-        let (tx, mut rx) = mpsc::channel::<EventJob>(QUEUE_DEPTH);
-        std::thread::Builder::new()
-            .name("lanward-oplog-ingest".into())
-            .spawn(move || {
-                while let Some(first) = rx.blocking_recv() {
-                    let mut jobs = vec![first];
-                    while jobs.len() < MAX_BATCH {
-                        match rx.try_recv() {
-                            Ok(j) => jobs.push(j),
-                            Err(_) => break,
-                        }
-                    }
-                    let batches: Vec<(&str, &[lanward_oplog::IncomingEvent])> = jobs.iter().map(|j| (j.agent_id.as_str(), j.events.as_slice())).collect();
-                    let result = oplog.append_many(&batches).map_err(|e| e.to_string());
-                    drop(batches);
-                    match result {
-                        Ok(outcomes) if outcomes.len() == jobs.len() => {
-                            for (job, outcome) in jobs.into_iter().zip(outcomes) {
-                                let _ = job.reply.send(Ok((outcome, job.events)));
-                            }
-                        }
-                        Ok(_) => {
-                            for job in jobs {
-                                let _ = job.reply.send(Err("operation-log store answered a different number of batches".into()));
-                            }
-                        }
-                        Err(msg) => {
-                            for job in jobs {
-                                let _ = job.reply.send(Err(msg.clone()));
-                            }
-                        }
+        let tx = spawn_writer("lanward-oplog-ingest", move |jobs: Vec<EventJob>| {
+            let batches: Vec<(&str, &[lanward_oplog::IncomingEvent])> = jobs.iter().map(|j| (j.agent_id.as_str(), j.events.as_slice())).collect();
+            let result = oplog.append_many(&batches).map_err(|e| e.to_string());
+            drop(batches);
+            match result {
+                Ok(outcomes) if outcomes.len() == jobs.len() => {
+                    for (job, outcome) in jobs.into_iter().zip(outcomes) {
+                        let _ = job.reply.send(Ok((outcome, job.events)));
                     }
                 }
-            })
-            .unwrap_or_else(|e| panic!("cannot start the operation-log ingest thread: {e}"));
+                Ok(_) => {
+                    for job in jobs {
+                        let _ = job.reply.send(Err("operation-log store answered a different number of batches".into()));
+                    }
+                }
+                Err(msg) => {
+                    for job in jobs {
+                        let _ = job.reply.send(Err(msg.clone()));
+                    }
+                }
+            }
+        });
         EventIngest { tx }
     }
 

@@ -103,6 +103,13 @@ pub struct CheckinWrite {
 }
 
 impl CheckinWrite {
+    /// Whether the check-in says anything about the asset itself (hostname,
+    /// kind, OS, serial, addresses, neighbours): only then is the asset row
+    /// looked at.
+    pub fn has_discoveries(&self) -> bool {
+        self.hostname.is_some() || self.kind.is_some() || self.os_name.is_some() || self.serial.is_some() || self.macs.is_some() || self.ips.is_some() || self.neighbors.is_some()
+    }
+
     /// A write that only records an agent's gaps (no inventory).
     pub fn gaps_only(agent_id: &str, now_ms: i64, gaps: Vec<GapWrite>) -> Self {
         CheckinWrite {

@@ -474,8 +474,7 @@ impl Store for PgStore {
             // Check-ins that tell something about the asset itself are few
             // (an inventory section changed): one at a time is fine.
             for w in batch {
-                let has_news = w.hostname.is_some() || w.os_name.is_some() || w.serial.is_some() || w.macs.is_some() || w.ips.is_some() || w.neighbors.is_some();
-                if let (true, Some(&asset_id)) = (has_news, assets.get(&w.agent_id)) {
+                if let (true, Some(&asset_id)) = (w.has_discoveries(), assets.get(&w.agent_id)) {
                     discovered(tx, asset_id, w)?;
                 }
             }

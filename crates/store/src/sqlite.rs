@@ -429,7 +429,9 @@ impl Store for SqliteStore {
                         .execute(params![asset_id, s.name, s.hash, compress(s.json.as_bytes()), w.collected_at_ms, w.received_at_ms])
                         .map_err(err)?;
                 }
-                discovered(tx, asset_id, w)?;
+                if w.has_discoveries() {
+                    discovered(tx, asset_id, w)?;
+                }
                 tx.prepare_cached("UPDATE assets SET last_seen_ms = MAX(COALESCE(last_seen_ms, 0), ?2) WHERE id = ?1")
                     .map_err(err)?
                     .execute(params![asset_id, w.received_at_ms])

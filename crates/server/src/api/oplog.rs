@@ -281,10 +281,7 @@ pub async fn export(State(state): State<SharedState>, user: AdminUser, Query(mut
             book.save_to_buffer().map_err(|e| e.to_string())
         } else {
             let mut out = String::from("\u{feff}");
-            let field = |s: &str| {
-                let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_string() };
-                format!("\"{}\"", s.replace('"', "\"\""))
-            };
+            let field = super::view::csv_field;
             out.push_str(&headers.iter().map(|h| field(h)).collect::<Vec<_>>().join(","));
             out.push_str("\r\n");
             for row in &rows {

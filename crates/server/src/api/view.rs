@@ -12,25 +12,31 @@ pub fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-/// `2026-11-29 17:05` in Japan time: how people read times in the console
-/// and exported files.
-pub fn jst_minutes(ms: i64) -> String {
+fn jst(ms: i64, format: &[time::format_description::FormatItem<'_>]) -> String {
     let offset = time::UtcOffset::from_hms(9, 0, 0).unwrap_or(time::UtcOffset::UTC);
     time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
         .map(|t| t.to_offset(offset))
         .ok()
-        .and_then(|t| t.format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]")).ok())
+        .and_then(|t| t.format(format).ok())
         .unwrap_or_default()
+}
+
+/// `2026-11-29 17:05` in Japan time: how people read times in the console
+/// and exported files.
+pub fn jst_minutes(ms: i64) -> String {
+    jst(ms, time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]"))
+}
+
+/// One CSV field, quoted; text that starts like a formula gets a `'` so a
+/// spreadsheet shows it rather than running it.
+pub fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_string() };
+    format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 /// `2026-11-29 17:05:09` in Japan time.
 pub fn jst_seconds(ms: i64) -> String {
-    let offset = time::UtcOffset::from_hms(9, 0, 0).unwrap_or(time::UtcOffset::UTC);
-    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
-        .map(|t| t.to_offset(offset))
-        .ok()
-        .and_then(|t| t.format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]")).ok())
-        .unwrap_or_default()
+    jst(ms, time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"))
 }
 
 fn section<T: serde::de::DeserializeOwned>(a: &AssetRecord, name: &str) -> Option<T> {

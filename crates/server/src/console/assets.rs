@@ -77,12 +77,7 @@ pub async fn dashboard(State(state): State<SharedState>, user: AdminUser, header
     let lang = Lang::from_headers(&headers);
     let (store, store2) = (state.store.clone(), state.store.clone());
     let cutoff = lanward_store::now_ms() - 7 * 86_400_000;
-    let (s, sites) = tokio::task::spawn_blocking(move || -> lanward_store::Result<_> { Ok((store.asset_summary(cutoff)?, store2.sites()?)) })
-        .await
-        .map_err(AppError::from)
-        .page(&user, lang)?
-        .map_err(AppError::from)
-        .page(&user, lang)?;
+    let (s, sites) = super::blocking(&user, lang, move || -> lanward_store::Result<_> { Ok((store.asset_summary(cutoff)?, store2.sites()?)) }).await?;
     let kinds: Vec<(String, u64)> = s.by_kind.iter().map(|(k, n)| (kind_text(lang, k), *n)).collect();
     let by_site: Vec<(String, u64)> = s.by_site.iter().map(|(c, n)| (site_text(&sites, c), *n)).collect();
     let os: Vec<(String, u64)> = s.by_os.iter().take(12).cloned().collect();
@@ -131,12 +126,7 @@ pub async fn list(State(state): State<SharedState>, user: AdminUser, headers: He
     let offset = q.offset;
     let store = state.store.clone();
     let store2 = state.store.clone();
-    let ((assets, total), sites) = tokio::task::spawn_blocking(move || -> lanward_store::Result<_> { Ok((store.list_assets(&q)?, store2.sites()?)) })
-        .await
-        .map_err(AppError::from)
-        .page(&user, lang)?
-        .map_err(AppError::from)
-        .page(&user, lang)?;
+    let ((assets, total), sites) = super::blocking(&user, lang, move || -> lanward_store::Result<_> { Ok((store.list_assets(&q)?, store2.sites()?)) }).await?;
     let current_sort = p.sort.clone().unwrap_or_else(|| "id".into());
     let sort_link = |key: &str| -> String {
         let next = if current_sort == key { format!("-{key}") } else { key.to_string() };
@@ -237,12 +227,7 @@ pub async fn page(State(state): State<SharedState>, user: AdminUser, headers: He
     let lang = Lang::from_headers(&headers);
     let id: i64 = id.parse().map_err(|_| AppError::not_found(&format!("asset {id}"))).page(&user, lang)?;
     let (store, store2, store3) = (state.store.clone(), state.store.clone(), state.store.clone());
-    let (asset, history, sites) = tokio::task::spawn_blocking(move || -> lanward_store::Result<_> { Ok((store.get_asset(id)?, store2.asset_history(id)?, store3.sites()?)) })
-        .await
-        .map_err(AppError::from)
-        .page(&user, lang)?
-        .map_err(AppError::from)
-        .page(&user, lang)?;
+    let (asset, history, sites) = super::blocking(&user, lang, move || -> lanward_store::Result<_> { Ok((store.get_asset(id)?, store2.asset_history(id)?, store3.sites()?)) }).await?;
     let asset = asset.ok_or_else(|| AppError::not_found(&format!("asset {id}"))).page(&user, lang)?;
     let v = asset_view(&asset, true);
     let editable = can(&user, LEDGER_WRITERS);
@@ -336,23 +321,13 @@ pub async fn update(State(state): State<SharedState>, user: AdminUser, headers: 
     let lang = Lang::from_headers(&headers);
     let id: i64 = id.parse().map_err(|_| AppError::not_found(&format!("asset {id}"))).page(&user, lang)?;
     let store = state.store.clone();
-    let asset = tokio::task::spawn_blocking(move || store.get_asset(id))
-        .await
-        .map_err(AppError::from)
-        .page(&user, lang)?
-        .map_err(AppError::from)
-        .page(&user, lang)?
+    let asset = super::blocking(&user, lang, move || store.get_asset(id)).await?
         .ok_or_else(|| AppError::not_found(&format!("asset {id}")))
         .page(&user, lang)?;
     let agent_owned = asset.agent_id.is_some() && !asset.agent_revoked;
     let changes = crate::api::ledger::check_changes(&state, &form_changes(&form, agent_owned), agent_owned).await.page(&user, lang)?;
     let (store, actor) = (state.store.clone(), user.actor());
-    let done = tokio::task::spawn_blocking(move || store.set_asset_fields(id, &changes, &actor, lanward_store::now_ms()))
-        .await
-        .map_err(AppError::from)
-        .page(&user, lang)?
-        .map_err(AppError::from)
-        .page(&user, lang)?;
+    let done = super::blocking(&user, lang, move || store.set_asset_fields(id, &changes, &actor, lanward_store::now_ms())).await?;
     if !done.is_empty() {
         let detail = done.iter().map(|h| h.field.as_str()).collect::<Vec<_>>().join(",");
         crate::api::admin::audit(&state, &user, "asset.update", format!("asset:{id}"), format!("fields={detail}")).await.page(&user, lang)?;
@@ -363,7 +338,7 @@ pub async fn update(State(state): State<SharedState>, user: AdminUser, headers: 
 pub async fn new_form(State(state): State<SharedState>, user: AdminUser, headers: HeaderMap, Query(prefill): Query<BTreeMap<String, String>>) -> PageResult {
     let lang = Lang::from_headers(&headers);
     let store = state.store.clone();
-    let sites = tokio::task::spawn_blocking(move || store.sites()).await.map_err(AppError::from).page(&user, lang)?.map_err(AppError::from).page(&user, lang)?;
+    let sites = super::blocking(&user, lang, move || store.sites()).await?;
     let body = html! {
         p.muted { (lang.t("ルーター、スイッチ、プリンターなどエージェントのない機器を台帳に登録します。", "Registers a device without an agent (router, switch, printer...).")) }
         form #new-asset method="post" action="/assets/new" {
@@ -397,7 +372,7 @@ pub async fn create(State(state): State<SharedState>, user: AdminUser, headers: 
 pub async fn unknown_devices(State(state): State<SharedState>, user: AdminUser, headers: HeaderMap) -> PageResult {
     let lang = Lang::from_headers(&headers);
     let store = state.store.clone();
-    let devices = tokio::task::spawn_blocking(move || store.unknown_devices()).await.map_err(AppError::from).page(&user, lang)?.map_err(AppError::from).page(&user, lang)?;
+    let devices = super::blocking(&user, lang, move || store.unknown_devices()).await?;
     let editable = can(&user, LEDGER_WRITERS);
     let body = html! {
         p.muted { (lang.t("PC のエージェントが同じネットワーク上で見かけた (ARP) アドレスのうち、台帳のどの資産の IP・MAC とも一致しないものです。登録するか、対象外として除外してください。",

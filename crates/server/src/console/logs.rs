@@ -140,12 +140,7 @@ pub async fn search(State(state): State<SharedState>, user: AdminUser, headers: 
 pub async fn alerts(State(state): State<SharedState>, user: AdminUser, headers: HeaderMap) -> PageResult {
     let lang = Lang::from_headers(&headers);
     let (s1, s2) = (state.store.clone(), state.store.clone());
-    let (alerts, rules) = tokio::task::spawn_blocking(move || -> lanward_store::Result<_> { Ok((s1.alerts(300, false)?, s2.alert_rules()?)) })
-        .await
-        .map_err(crate::error::AppError::from)
-        .page(&user, lang)?
-        .map_err(crate::error::AppError::from)
-        .page(&user, lang)?;
+    let (alerts, rules) = super::blocking(&user, lang, move || -> lanward_store::Result<_> { Ok((s1.alerts(300, false)?, s2.alert_rules()?)) }).await?;
     let editable = super::can(&user, crate::api::LEDGER_WRITERS);
     let cond = |r: &lanward_store::AlertRule| -> String {
         let mut parts = Vec::new();

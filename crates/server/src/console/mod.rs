@@ -141,6 +141,17 @@ impl<T> OrPage<T> for Result<T, AppError> {
     }
 }
 
+/// Runs a store call on a blocking thread (the drivers block); a failure
+/// becomes the console's error page.
+pub async fn blocking<T: Send + 'static>(user: &AdminUser, lang: Lang, f: impl FnOnce() -> lanward_store::Result<T> + Send + 'static) -> Result<T, PageError> {
+    let result: Result<T, AppError> = match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(e.into()),
+        Err(e) => Err(e.into()),
+    };
+    result.page(user, lang)
+}
+
 /// Checks the `csrf` field of a console form against the session's token.
 /// The body is read (forms are small; 1 MB at most) and put back for the
 /// handler.

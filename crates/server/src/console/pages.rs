@@ -4,7 +4,6 @@
 use super::{html_response, layout, Lang, OrPage, PageResult};
 use crate::api::view::jst_minutes;
 use crate::auth::{AdminUser, SESSION_HOURS};
-use crate::error::AppError;
 use crate::SharedState;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -222,7 +221,7 @@ pub async fn export_page(user: AdminUser, headers: HeaderMap) -> PageResult {
 pub async fn users(State(state): State<SharedState>, user: AdminUser, headers: HeaderMap, Query(flash): Query<BTreeMap<String, String>>) -> PageResult {
     let lang = Lang::from_headers(&headers);
     let store = state.store.clone();
-    let users = tokio::task::spawn_blocking(move || store.users()).await.map_err(AppError::from).page(&user, lang)?.map_err(AppError::from).page(&user, lang)?;
+    let users = super::blocking(&user, lang, move || store.users()).await?;
     let is_admin = user.user.role == "administrator";
     let body = html! {
         @if let Some(name) = flash.get("created") { div.notice { (lang.t("ユーザーを作成しました: ", "User created: ")) (name) } }
@@ -269,12 +268,7 @@ pub async fn tokens(State(state): State<SharedState>, user: AdminUser, headers: 
 
 async fn tokens_page(state: &SharedState, user: &AdminUser, lang: Lang, created: Option<String>) -> PageResult {
     let (store, store2) = (state.store.clone(), state.store.clone());
-    let (tokens, sites) = tokio::task::spawn_blocking(move || -> lanward_store::Result<_> { Ok((store.enrollment_tokens()?, store2.sites()?)) })
-        .await
-        .map_err(AppError::from)
-        .page(user, lang)?
-        .map_err(AppError::from)
-        .page(user, lang)?;
+    let (tokens, sites) = super::blocking(&user, lang, move || -> lanward_store::Result<_> { Ok((store.enrollment_tokens()?, store2.sites()?)) }).await?;
     let now = lanward_store::now_ms();
     let body = html! {
         @if let Some(t) = &created {
@@ -339,19 +333,13 @@ pub async fn audit(State(state): State<SharedState>, user: AdminUser, headers: H
     Ok(html_response(layout(lang, Some(&user), lang.t("監査ログ", "Audit log"), body)))
 }
 
-fn csv_field(s: &str) -> String {
-    // Spreadsheet formula injection: text that starts like a formula is quoted.
-    let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_string() };
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
-
 pub async fn audit_csv(State(state): State<SharedState>, user: AdminUser, headers: HeaderMap) -> PageResult {
     let lang = Lang::from_headers(&headers);
     let (entries, _) = crate::api::admin::audit_entries(&state, 1_000_000).await.page(&user, lang)?;
     let mut out = String::from("\u{feff}seq,at,actor,action,target,detail,source,prev_hash,hash\r\n");
     for e in &entries {
         let cols = [e.seq.to_string(), crate::api::view::rfc3339(e.at_ms), e.actor.clone(), e.action.clone(), e.target.clone(), e.detail.clone(), e.source.clone(), e.prev_hash.clone(), e.hash.clone()];
-        out.push_str(&cols.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","));
+        out.push_str(&cols.iter().map(|c| crate::api::view::csv_field(c)).collect::<Vec<_>>().join(","));
         out.push_str("\r\n");
     }
     crate::api::admin::audit(&state, &user, "audit.export", "audit".into(), format!("entries={}", entries.len())).await.page(&user, lang)?;
