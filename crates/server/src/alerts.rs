@@ -101,6 +101,7 @@ mod tests {
             enabled: true,
             created_by: "user:op".into(),
             created_at_ms: 0,
+            recipients: Vec::new(),
         };
         f(&mut r);
         r

@@ -358,6 +358,7 @@ pub async fn create_rule_for(state: &SharedState, user: &AdminUser, body: NewRul
         device_class: clean(&body.device_class),
         created_by: user.actor(),
         created_at_ms: lanward_store::now_ms(),
+        recipients: Vec::new(),
     };
     if rule.kind.is_none() && rule.process_contains.is_none() && rule.text_contains.is_none() && rule.device_class.is_none() {
         return Err(bad("rule_too_broad", "種類・プロセス・キーワード・デバイス種別のどれかを指定してください (すべてのイベントに一致してしまいます)", "give at least a kind, process, text or device class (the rule would match every event)"));
