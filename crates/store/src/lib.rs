@@ -235,7 +235,7 @@ pub(crate) fn asset_filter(q: &AssetQuery, ph: fn(usize) -> String) -> (String, 
         }
     }
     if let Some(os) = q.os.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-        let like = format!("%{}%", os.to_lowercase().replace('%', "").replace('_', ""));
+        let like = format!("%{}%", os.to_lowercase().replace(['%', '_'], ""));
         let p = bind(Bind::Text(like), &mut binds);
         clauses.push(format!("lower(COALESCE(a.os_name, '') || ' ' || COALESCE(a.os_version, '')) LIKE {p}"));
     }

@@ -507,6 +507,10 @@ pub struct NewAlertRule {
     pub recipients: Vec<String>,
 }
 
+/// How an enrolling agent matched an existing asset: (asset id, by what:
+/// `serial`, `mac`, `hostname`) or none, and the active agent it supersedes.
+pub(crate) type AssetMatch = (Option<(i64, &'static str)>, Option<String>);
+
 /// Recipients are kept in one text column, one address a line.
 pub(crate) fn join_recipients(r: &[String]) -> String {
     r.join("\n")

@@ -212,7 +212,7 @@ fn load_sections(c: &mut Client, asset: &mut AssetRecord) -> Result<()> {
 
 /// The matching rule at enrolment; the same as SQLite's `match_asset`
 /// (see there and ARCHITECTURE.md).
-fn match_asset(tx: &mut Transaction, req: &EnrollAgent) -> Result<(Option<(i64, &'static str)>, Option<String>)> {
+fn match_asset(tx: &mut Transaction, req: &EnrollAgent) -> Result<crate::model::AssetMatch> {
     if let Some(serial) = meaningful_serial(req.serial.as_deref()) {
         let hit = tx
             .query_opt(

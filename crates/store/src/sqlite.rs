@@ -179,7 +179,7 @@ fn load_sections(conn: &Connection, asset: &mut AssetRecord) -> Result<()> {
 /// serial first (it names the machine: a reinstalled PC's old agent is
 /// superseded), then a MAC, then the hostname; the last two only take
 /// assets that have no active agent.
-fn match_asset(tx: &Transaction, req: &EnrollAgent) -> Result<(Option<(i64, &'static str)>, Option<String>)> {
+fn match_asset(tx: &Transaction, req: &EnrollAgent) -> Result<crate::model::AssetMatch> {
     if let Some(serial) = meaningful_serial(req.serial.as_deref()) {
         let hit: Option<(i64, Option<String>)> = tx
             .query_row(
