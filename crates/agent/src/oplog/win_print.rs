@@ -323,10 +323,11 @@ mod sys {
     }
 
     /// The subscription and what it needs, made on the source's thread.
+    /// Fields drop in this order: the subscription before the event it signals.
     struct Subscription {
-        signal: Event,
-        bookmark: Evt,
         handle: Evt,
+        bookmark: Evt,
+        signal: Event,
     }
 
     fn subscribe(bookmark_file: &std::path::Path) -> Result<Subscription, String> {
@@ -343,28 +344,35 @@ mod sys {
             // SAFETY: NUL-terminated bookmark XML; a bad one gives 0.
             Evt(unsafe { ev::EvtCreateBookmark(xml.as_ptr()) })
         });
-        let (bookmark, flags) = match from_saved {
-            Some(b) if b.0 != 0 => (b, ev::EvtSubscribeStartAfterBookmark),
-            other => {
-                if other.is_some() {
-                    tracing::warn!(file = %bookmark_file.display(), "print log bookmark unreadable; starting with new events");
-                }
-                // SAFETY: a new empty bookmark.
-                (Evt(unsafe { ev::EvtCreateBookmark(std::ptr::null()) }), ev::EvtSubscribeToFutureEvents)
+        let (start_bookmark, flags) = match from_saved {
+            Some(b) if b.0 != 0 => (Some(b), ev::EvtSubscribeStartAfterBookmark),
+            Some(_) => {
+                tracing::warn!(file = %bookmark_file.display(), "print log bookmark unreadable; starting with new events");
+                (None, ev::EvtSubscribeToFutureEvents)
             }
+            None => (None, ev::EvtSubscribeToFutureEvents),
+        };
+        let channel = wide(CHANNEL);
+        let query = wide(QUERY);
+        // SAFETY: valid strings, event and bookmark; no callback (pull model).
+        let handle = Evt(unsafe {
+            ev::EvtSubscribe(0, signal.0, channel.as_ptr(), query.as_ptr(), start_bookmark.as_ref().map_or(0, |b| b.0), std::ptr::null(), None, flags)
+        });
+        if handle.0 == 0 {
+            return Err(format!("EvtSubscribe {CHANNEL}: {}", last_error()));
+        }
+        // The empty bookmark only now that the subscription works: Wine's
+        // EvtSubscribe fails cleanly, but its EvtCreateBookmark is a stub
+        // that ends the process.
+        let bookmark = match start_bookmark {
+            Some(b) => b,
+            // SAFETY: a new empty bookmark.
+            None => Evt(unsafe { ev::EvtCreateBookmark(std::ptr::null()) }),
         };
         if bookmark.0 == 0 {
             return Err(format!("EvtCreateBookmark: {}", last_error()));
         }
-        let channel = wide(CHANNEL);
-        let query = wide(QUERY);
-        let start_bookmark = if flags == ev::EvtSubscribeStartAfterBookmark { bookmark.0 } else { 0 };
-        // SAFETY: valid strings, event and bookmark; no callback (pull model).
-        let handle = Evt(unsafe { ev::EvtSubscribe(0, signal.0, channel.as_ptr(), query.as_ptr(), start_bookmark, std::ptr::null(), None, flags) });
-        if handle.0 == 0 {
-            return Err(format!("EvtSubscribe {CHANNEL}: {}", last_error()));
-        }
-        Ok(Subscription { signal, bookmark, handle })
+        Ok(Subscription { handle, bookmark, signal })
     }
 
     impl EventSource for WinPrintSource {
