@@ -14,10 +14,15 @@ use std::time::{Duration, Instant};
 /// Receives mail on 127.0.0.1 and writes `NNNN.json` per message:
 /// envelope, raw and decoded subject, decoded text body.
 const SINK: &str = r#"
-import email, email.policy, json, os, sys, time
+import email, email.policy, json, os, ssl, sys, time
 from aiosmtpd.controller import Controller
 
 out, port = sys.argv[1], int(sys.argv[2])
+tls = {}
+if len(sys.argv) > 4:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(sys.argv[3], sys.argv[4])
+    tls = {"tls_context": ctx, "require_starttls": True}
 
 class Sink:
     n = 0
@@ -41,7 +46,7 @@ class Sink:
         os.rename(tmp, os.path.join(out, "%04d.json" % Sink.n))
         return "250 OK"
 
-c = Controller(Sink(), hostname="127.0.0.1", port=port)
+c = Controller(Sink(), hostname="127.0.0.1", port=port, **tls)
 c.start()
 open(os.path.join(out, "ready"), "w").close()
 while True:
@@ -68,6 +73,11 @@ struct SmtpSink {
 impl SmtpSink {
     /// `None` (test skipped) when aiosmtpd is missing, except in CI.
     fn start(dir: &Path) -> Option<SmtpSink> {
+        Self::start_with(dir, None)
+    }
+
+    /// With `(cert, key)`: STARTTLS offered and required.
+    fn start_with(dir: &Path, tls: Option<(&Path, &Path)>) -> Option<SmtpSink> {
         let Some(py) = python() else {
             assert!(std::env::var_os("CI").is_none(), "CI installs python3-aiosmtpd (.ci/run)");
             eprintln!("skipped: no Python with aiosmtpd (apt-get install python3-aiosmtpd)");
@@ -77,12 +87,19 @@ impl SmtpSink {
         let script = dir.join("sink.py");
         std::fs::write(&script, SINK).unwrap();
         let port = free_port();
-        let child = Command::new(py).arg(&script).arg(dir).arg(port.to_string()).stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().expect("start aiosmtpd");
+        let mut cmd = Command::new(py);
+        cmd.arg(&script).arg(dir).arg(port.to_string());
+        if let Some((cert, key)) = tls {
+            cmd.arg(cert).arg(key);
+        }
+        // aiosmtpd logs refused handshakes with tracebacks: kept beside the mail.
+        let log = std::fs::File::create(dir.join("sink.log")).unwrap();
+        let child = cmd.stdout(Stdio::null()).stderr(log).spawn().expect("start aiosmtpd");
         let mut sink = SmtpSink { child, dir: dir.to_path_buf(), port };
         let deadline = Instant::now() + Duration::from_secs(20);
         while !dir.join("ready").exists() {
             if let Ok(Some(status)) = sink.child.try_wait() {
-                panic!("aiosmtpd exited with {status}");
+                panic!("aiosmtpd exited with {status}: {}", std::fs::read_to_string(dir.join("sink.log")).unwrap_or_default());
             }
             assert!(Instant::now() < deadline, "aiosmtpd did not start");
             std::thread::sleep(Duration::from_millis(50));
@@ -316,5 +333,58 @@ fn a_bad_mail_json_stops_the_server_naming_file_and_field() {
         assert!(!out.status.success(), "{mail}: started");
         let expected = format!("{}: {field}:", data.join("mail.json").display());
         assert!(err.contains(&expected) && err.contains(words), "{expected} / {words} in: {err}");
+    }
+}
+
+/// STARTTLS: the mail goes out when the server's certificate is trusted
+/// (`ca_file`), and not at all when it is not (no fallback to plain text).
+#[test]
+fn starttls_needs_a_trusted_certificate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cert, key) = (tmp.path().join("smtp-cert.pem"), tmp.path().join("smtp-key.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1", "-addext", "basicConstraints=critical,CA:FALSE", "-addext", "extendedKeyUsage=serverAuth"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !made.map(|s| s.success()).unwrap_or(false) {
+        assert!(std::env::var_os("CI").is_none(), "openssl is needed for the STARTTLS test");
+        eprintln!("skipped: no openssl to make a test certificate");
+        return;
+    }
+    let Some(smtp) = SmtpSink::start_with(&tmp.path().join("smtp"), Some((&cert, &key))) else { return };
+    for (name, trusted) in [("trusted", true), ("untrusted", false)] {
+        let mut mail = json!({"host": "127.0.0.1", "port": smtp.port, "security": "starttls", "from": "lanward@suido.example.jp", "batch_seconds": 1, "retries": 0});
+        if trusted {
+            mail["ca_file"] = json!(cert.display().to_string());
+        }
+        let server = start_server(&tmp.path().join(name), mail);
+        let (code, _) = post(&server, "/api/v1/alert-rules", json!({"name": "USB メモリ", "kind": "device_connect", "recipients": ["joho@suido.example.jp"]}));
+        assert_eq!(code, 201);
+        let pc = agent(&server, "SUIDO-PC-0303");
+        assert_eq!(send(&pc, 1..=1).stored, 1);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (sent, failed) = (audit_actions(&server, "alert.mail_sent"), audit_actions(&server, "alert.mail_failed"));
+            if trusted && !sent.is_empty() {
+                let mails = smtp.wait_for(1, Duration::from_secs(5));
+                assert!(mails[0]["body"].as_str().unwrap().contains("PC: SUIDO-PC-0303"));
+                break;
+            }
+            if !trusted && !failed.is_empty() {
+                let detail = failed[0]["detail"].as_str().unwrap();
+                assert!(detail.contains("試行 1/1 失敗") && detail.contains("送信をあきらめました"), "{detail}");
+                assert_eq!(smtp.mails().len(), 1, "nothing more was delivered");
+                break;
+            }
+            assert!(failed.is_empty() || !trusted, "trusted certificate refused: {failed:?}");
+            assert!(Instant::now() < deadline, "{name}: neither sent nor failed");
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 }
