@@ -447,3 +447,48 @@ fn the_generator_is_deterministic_and_looks_like_an_office() {
     // A weekend has no events.
     assert_eq!(Generator::new(1, 30, day0() + 5, 2, 2800.0).count(), 0);
 }
+
+/// Several server processes writing to one PostgreSQL: each a store of its
+/// own (own connections, own partition cache), racing on the same agents'
+/// batches and on creating the same month partitions. Every event once.
+#[test]
+fn postgres_concurrent_writers_store_each_event_once() {
+    let Some(eng) = Engine::pg() else {
+        eprintln!("LANWARD_TEST_PG not set: PostgreSQL run of postgres_concurrent_writers_store_each_event_once skipped");
+        return;
+    };
+    // Events in two months that no partition covers yet.
+    let t0 = days_from_civil(2026, 7, 31) * DAY + 3_600_000;
+    let batch = |agent: usize| -> Vec<IncomingEvent> {
+        (1..=40u64)
+            .map(|i| {
+                let mut e = ev(i, t0 + i as i64 * 3_600_000, &format!("会議資料 {agent}-{i}"));
+                e.event.pc = format!("SUIDO-PC-{agent:04}");
+                e
+            })
+            .collect()
+    };
+    let batches: Vec<Vec<IncomingEvent>> = (0..3).map(batch).collect();
+    let stored: u64 = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..6)
+            .map(|_| {
+                s.spawn(|| {
+                    let store = eng.open();
+                    let agents = ["agent-a", "agent-b", "agent-c"];
+                    let refs: Vec<(&str, &[IncomingEvent])> = agents.iter().zip(&batches).map(|(a, b)| (*a, b.as_slice())).collect();
+                    let outs = store.append_many(&refs).unwrap();
+                    assert!(outs.iter().all(|o| o.acked_through == 40 && o.stored + o.duplicates == 40 && o.gap.is_none()), "{outs:?}");
+                    outs.iter().map(|o| o.stored).sum::<u64>()
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(stored, 120);
+    let store = eng.open();
+    let q = Query { from_ms: t0 - DAY, to_ms: t0 + 10 * DAY, limit: 1_000, ..Default::default() };
+    assert_eq!(store.search(&q).unwrap().total, 120);
+    let parts = store.partitions().unwrap();
+    assert_eq!(parts.iter().map(|p| (p.name.as_str(), p.events)).collect::<Vec<_>>(), vec![("p-202607", 22 * 3), ("p-202608", 18 * 3)]);
+    assert_eq!(store.search(&Query { text: Some("会議資料 1-39".into()), ..q }).unwrap().total, 1);
+}
