@@ -66,7 +66,10 @@ pub fn create_message_window(name: &str, wndproc: unsafe extern "system" fn(HWND
         }
         let window = MessageWindow(hwnd);
         // `as _`: isize on 64-bit Windows, i32 (SetWindowLongW) on 32-bit.
-        wm::SetWindowLongPtrW(hwnd, wm::GWLP_WNDPROC, wndproc as usize as _);
+        // It returns the previous procedure (STATIC's), never 0 on success.
+        if wm::SetWindowLongPtrW(hwnd, wm::GWLP_WNDPROC, wndproc as usize as _) == 0 {
+            return Err(format!("cannot set the message window's procedure: {}", std::io::Error::last_os_error()));
+        }
         Ok(window)
     }
 }
