@@ -1,11 +1,14 @@
 //! Operation-log store benchmark (issue 5): our embedded engine, SQLite with
-//! an FTS5 trigram index, and ClickHouse (chdb) on the same generated events.
+//! an FTS5 trigram index, and ClickHouse (chdb) on the same generated events;
+//! PostgreSQL (`PgEventStore`) too when LANWARD_TEST_PG is set (a PostgreSQL
+//! URL; the bench works in a schema `lanward_oplog_bench` it drops first).
 //!
 //!   LANWARD_BENCH_EVENTS=20000000 cargo bench -p lanward-oplog --bench oplog
 //!
-//! Also: LANWARD_BENCH_DIR (default /tmp/lanward-oplog-bench), LANWARD_BENCH_SKIP=sqlite,chdb.
+//! Also: LANWARD_BENCH_DIR (default /tmp/lanward-oplog-bench), LANWARD_BENCH_SKIP=sqlite,chdb,pg.
 
 use lanward_oplog::embedded::{days_from_civil, EmbeddedStore};
+use lanward_oplog::postgres::PgEventStore;
 use lanward_oplog::generate::{hostname, Generator};
 use lanward_oplog::{EventStore, IncomingEvent, Query};
 use std::collections::HashMap;
@@ -171,6 +174,12 @@ fn main() {
     let ours = Row { ingest: ours_ingest, bytes: ours_bytes, rss_mb: ours_rss, a: (pct(&mut a, 0.5), pct(&mut a, 0.95)), b, c: (pct(&mut c, 0.5), pct(&mut c, 0.95)) };
     let partitions = store.partitions().unwrap().len();
     drop(store);
+
+    // --- PostgreSQL (PgEventStore) ---------------------------------------------
+    let pg_row = match std::env::var("LANWARD_TEST_PG") {
+        Ok(url) if !skip.contains("pg") => Some(bench_pg(&url, n, first_day, &tl, month, &all)),
+        _ => None,
+    };
 
     // --- SQLite FTS5 trigram + TSV for ClickHouse -----------------------------
     let tsv_path = root.join("events.tsv");
@@ -348,17 +357,22 @@ fn main() {
     }
 
     // --- table ----------------------------------------------------------------
-    let cols = [("lanward embedded", Some(&ours)), ("SQLite FTS5 trigram", sqlite_row.as_ref()), ("ClickHouse (chdb)", ch_row.as_ref())];
+    let cols = [
+        ("lanward embedded", Some(&ours)),
+        ("PostgreSQL (PgEventStore)", pg_row.as_ref()),
+        ("SQLite FTS5 trigram", sqlite_row.as_ref()),
+        ("ClickHouse (chdb)", ch_row.as_ref()),
+    ];
     println!("\n{count} events, {PCS} PCs, {partitions} day partitions; latencies p50 / p95 in ms");
     print!("{:<34}", "");
     for (name, _) in &cols {
-        print!("| {name:<22}");
+        print!("| {name:<26}");
     }
     println!();
     let line = |label: &str, f: &dyn Fn(&Row) -> String| {
         print!("{label:<34}");
         for (_, r) in &cols {
-            print!("| {:<22}", r.map(|r| f(r)).unwrap_or_else(|| "not run".into()));
+            print!("| {:<26}", r.map(|r| f(r)).unwrap_or_else(|| "not run".into()));
         }
         println!();
     };
@@ -377,11 +391,101 @@ fn main() {
         if let Some(r) = r {
             let worst_b = r.b.iter().map(|x| x.0).fold(0.0, f64::max);
             println!(
-                "  {name:<22} disk {:>7.1} GB; (b) worst word {:.0} ms now, about {:.0} ms if it grows linearly with the data",
+                "  {name:<26} disk {:>7.1} GB; (b) worst word {:.0} ms now, about {:.0} ms if it grows linearly with the data",
                 r.bytes * 1.4e9 / 1e9,
                 worst_b,
                 worst_b * scale
             );
         }
     }
+}
+
+/// The same ingest (200-event agent batches, ~10,000 events per group commit)
+/// and the same queries as for the embedded engine, through `EventStore`.
+fn bench_pg(url: &str, n: usize, first_day: i64, tl: &[(String, i64, i64)], month: (i64, i64), all: &Query) -> Row {
+    const SCHEMA: &str = "lanward_oplog_bench";
+    let mut admin = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    admin.batch_execute(&format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE; CREATE SCHEMA {SCHEMA}")).unwrap();
+    let store_url = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        format!("{url}{}options=-c%20search_path%3D{SCHEMA}", if url.contains('?') { "&" } else { "?" })
+    } else {
+        format!("{url} options='-c search_path={SCHEMA}'")
+    };
+    let store = PgEventStore::connect(&store_url).unwrap();
+    eprintln!("postgres: ingesting…");
+    let mut per_agent: HashMap<String, Vec<IncomingEvent>> = HashMap::new();
+    let mut pending: Vec<(String, Vec<IncomingEvent>)> = Vec::new();
+    let mut pending_n = 0;
+    let mut busy = std::time::Duration::ZERO;
+    let mut count = 0usize;
+    let flush = |pending: &mut Vec<(String, Vec<IncomingEvent>)>, busy: &mut std::time::Duration| {
+        let refs: Vec<(&str, &[IncomingEvent])> = pending.iter().map(|(a, e)| (a.as_str(), e.as_slice())).collect();
+        let t = Instant::now();
+        store.append_many(&refs).unwrap();
+        *busy += t.elapsed();
+        pending.clear();
+    };
+    for (agent, e) in gen(n, first_day) {
+        count += 1;
+        let buf = per_agent.entry(agent.clone()).or_default();
+        buf.push(e);
+        if buf.len() >= 200 {
+            pending.push((agent, std::mem::take(buf)));
+            pending_n += 200;
+            if pending_n >= 10_000 {
+                flush(&mut pending, &mut busy);
+                pending_n = 0;
+            }
+        }
+        if count % 1_000_000 == 0 {
+            eprintln!("  postgres: {count} events, {:.0}/s", count as f64 / busy.as_secs_f64());
+        }
+    }
+    for (a, buf) in per_agent.drain() {
+        if !buf.is_empty() {
+            pending.push((a, buf));
+        }
+    }
+    flush(&mut pending, &mut busy);
+    let ingest = count as f64 / busy.as_secs_f64();
+    // Statistics for the planner, as autovacuum would gather them soon after (not counted as ingest).
+    let t = Instant::now();
+    // (Two calls: several statements in one would run as one transaction, where VACUUM cannot.)
+    admin.batch_execute(&format!("SET search_path = {SCHEMA}")).unwrap();
+    admin.batch_execute("VACUUM ANALYZE").unwrap();
+    eprintln!("postgres: VACUUM ANALYZE {:.1} s", t.elapsed().as_secs_f64());
+    let bytes: i64 = admin
+        .query_one(
+            "SELECT sum(pg_total_relation_size(c.oid))::BIGINT FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
+             WHERE s.nspname = $1 AND c.relkind = 'r'",
+            &[&SCHEMA],
+        )
+        .unwrap()
+        .get(0);
+    let bytes = bytes as f64 / count as f64;
+    eprintln!("postgres: {ingest:.0} events/s, {bytes:.1} B/event");
+    let mut a = Vec::new();
+    for (pc, f, t) in tl {
+        let s = Instant::now();
+        let r = store.search(&Query { from_ms: *f, to_ms: *t, pcs: vec![pc.clone()], limit: 10_000, ..Default::default() }).unwrap();
+        a.push(s.elapsed().as_secs_f64() * 1e3);
+        assert!(r.events.len() < 10_000);
+    }
+    let mut b = Vec::new();
+    for w in WORDS {
+        let mut ts = Vec::new();
+        for _ in 0..5 {
+            let s = Instant::now();
+            store.search(&Query { text: Some(w.to_string()), ..all.clone() }).unwrap();
+            ts.push(s.elapsed().as_secs_f64() * 1e3);
+        }
+        b.push((pct(&mut ts, 0.5), pct(&mut ts, 0.95)));
+    }
+    let mut c = Vec::new();
+    for _ in 0..10 {
+        let s = Instant::now();
+        store.counts_by_kind_per_day(month.0, month.1, None).unwrap();
+        c.push(s.elapsed().as_secs_f64() * 1e3);
+    }
+    Row { ingest, bytes, rss_mb: f64::NAN, a: (pct(&mut a, 0.5), pct(&mut a, 0.95)), b, c: (pct(&mut c, 0.5), pct(&mut c, 0.95)) }
 }

@@ -3,13 +3,15 @@
 //! second by time, PC, user, kind and Japanese text.
 //!
 //! [`EventStore`] is the one interface; the embedded engine is the default
-//! (single server). Appending is idempotent per agent: each agent numbers
+//! (single server), [`postgres::PgEventStore`] keeps the same events in
+//! PostgreSQL, partitioned by month, for larger installations. Appending is idempotent per agent: each agent numbers
 //! its events, the store keeps the highest sequence number it has stored
 //! contiguously for each agent *with the events, atomically*, so a retried
 //! batch stores nothing twice and a missing range is reported as a gap.
 
 pub mod embedded;
 pub mod generate;
+pub mod postgres;
 
 pub use lanward_proto::oplog::{Detail, EventKind};
 
@@ -79,6 +81,34 @@ pub struct PartitionInfo {
     pub to_ms: i64,
     pub events: u64,
     pub bytes: u64,
+}
+
+/// Text search keys shared by the engines that keep their own index. They
+/// fold and pair characters exactly as the embedded engine's `codec::folded`
+/// and `codec::bigrams` do (that module is private to the engine); a word
+/// matches when it is a substring of one folded text field.
+pub mod keys {
+    /// Lower-cases ASCII so that `SETUP.EXE` finds `setup.exe`; other characters are kept.
+    #[inline]
+    pub fn fold(c: char) -> char { c.to_ascii_lowercase() }
+
+    pub fn folded(s: &str) -> String { s.chars().map(fold).collect() }
+
+    /// Character bigrams of `s` (folded), as u64 keys (`prev << 32 | next`).
+    pub fn bigrams(s: &str, out: &mut Vec<u64>) {
+        let mut prev: Option<char> = None;
+        for c in s.chars().map(fold) {
+            if let Some(p) = prev {
+                out.push(((p as u64) << 32) | c as u64);
+            }
+            prev = Some(c);
+        }
+    }
+
+    /// Words of a text query: split on ASCII and ideographic spaces, folded.
+    pub fn words(text: &str) -> Vec<String> {
+        text.split(|c: char| c.is_whitespace() || c == '\u{3000}').filter(|w| !w.is_empty()).map(folded).collect()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -101,6 +101,7 @@ mod tests {
             enabled: true,
             created_by: "user:op".into(),
             created_at_ms: 0,
+            recipients: Vec::new(),
         };
         f(&mut r);
         r
@@ -121,17 +122,17 @@ mod tests {
             r.device_class = Some("usb_storage".into());
             r.department = Some("配水課".into());
         });
-        assert_eq!(evaluate(&[usb_rule.clone()], &[usb.clone(), setup.clone()], 7, Some(&haisui)).len(), 1);
-        assert!(evaluate(&[usb_rule.clone()], &[usb.clone()], 7, Some(&soumu)).is_empty(), "another department");
-        assert!(evaluate(&[usb_rule.clone()], &[usb.clone()], 7, None).is_empty(), "unknown department never matches a department rule");
+        assert_eq!(evaluate(std::slice::from_ref(&usb_rule), &[usb.clone(), setup.clone()], 7, Some(&haisui)).len(), 1);
+        assert!(evaluate(std::slice::from_ref(&usb_rule), std::slice::from_ref(&usb), 7, Some(&soumu)).is_empty(), "another department");
+        assert!(evaluate(std::slice::from_ref(&usb_rule), std::slice::from_ref(&usb), 7, None).is_empty(), "unknown department never matches a department rule");
         let downloads = rule(|r| r.process_contains = Some(r"\downloads\setup.exe".into()));
-        let found = evaluate(&[downloads.clone()], &[usb.clone(), setup.clone()], 7, None);
+        let found = evaluate(std::slice::from_ref(&downloads), &[usb.clone(), setup.clone()], 7, None);
         assert_eq!(found.len(), 1, "case-insensitive");
         assert!(found[0].summary.contains("Setup.EXE"));
         let off = rule(|r| {
             r.enabled = false;
         });
-        assert!(evaluate(&[off], &[usb.clone()], 7, None).is_empty());
+        assert!(evaluate(&[off], std::slice::from_ref(&usb), 7, None).is_empty());
         let text = rule(|r| r.text_contains = Some("buffalo".into()));
         assert_eq!(evaluate(&[text], &[usb, setup], 7, None).len(), 1);
     }

@@ -19,6 +19,7 @@ pub mod directory;
 pub mod imports;
 pub mod error;
 pub mod ingest;
+pub mod mail;
 pub mod state;
 pub mod tls;
 
@@ -98,6 +99,7 @@ pub async fn serve(config: ServerConfig, shutdown: impl std::future::Future<Outp
     // Tests and scripts read the actual address here (the port may be 0).
     std::fs::write(config.data_dir.join("server.url"), format!("{scheme}://{local}\n"))?;
     tracing::info!(%local, scheme, backend = state.store.backend(), "lanward server listening");
+    mail::start(&state, mail::server_url(scheme, local, &config.tls_names));
 
     if config.insecure_http {
         axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await?;

@@ -51,6 +51,8 @@ pub struct AppState {
     pub event_ingest: crate::ingest::EventIngest,
     /// Uploaded ledger files waiting for the operator to confirm.
     pub imports: Mutex<HashMap<String, crate::imports::PendingImport>>,
+    /// Alert e-mail, when `DATA/mail.json` exists.
+    pub mail: Option<Arc<crate::mail::Mailer>>,
 }
 
 impl AppState {
@@ -89,6 +91,7 @@ impl AppState {
         let rules = store.alert_rules().map_err(|e| anyhow::anyhow!("{e}"))?;
         let oplog = open_oplog(&config_dir)?;
         let event_ingest = crate::ingest::EventIngest::start(oplog.clone());
+        let mail = crate::mail::load(&config_dir, &config.tls_names)?.map(Arc::new);
         Ok(Arc::new(AppState {
             store,
             config,
@@ -103,6 +106,7 @@ impl AppState {
             event_ingest,
             alert_rules: RwLock::new(Arc::new(rules)),
             imports: Mutex::new(HashMap::new()),
+            mail,
         }))
     }
 

@@ -96,7 +96,8 @@ pub trait Store: Send + Sync + 'static {
     fn alert_rules(&self) -> Result<Vec<AlertRule>>;
     /// False when there is no such rule.
     fn delete_alert_rule(&self, id: i64) -> Result<bool>;
-    fn record_alerts(&self, alerts: &[NewAlert]) -> Result<()>;
+    /// Stores the alerts in one transaction; their ids, in order.
+    fn record_alerts(&self, alerts: &[NewAlert]) -> Result<Vec<i64>>;
     /// Newest first.
     fn alerts(&self, limit: u32, open_only: bool) -> Result<Vec<AlertRecord>>;
     fn acknowledge_alert(&self, id: i64, actor: &str, now_ms: i64) -> Result<bool>;
@@ -234,7 +235,7 @@ pub(crate) fn asset_filter(q: &AssetQuery, ph: fn(usize) -> String) -> (String, 
         }
     }
     if let Some(os) = q.os.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-        let like = format!("%{}%", os.to_lowercase().replace('%', "").replace('_', ""));
+        let like = format!("%{}%", os.to_lowercase().replace(['%', '_'], ""));
         let p = bind(Bind::Text(like), &mut binds);
         clauses.push(format!("lower(COALESCE(a.os_name, '') || ' ' || COALESCE(a.os_version, '')) LIKE {p}"));
     }

@@ -488,6 +488,8 @@ pub struct AlertRule {
     pub enabled: bool,
     pub created_by: String,
     pub created_at_ms: i64,
+    /// E-mail addresses told of its alerts (when mail is configured).
+    pub recipients: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -501,6 +503,21 @@ pub struct NewAlertRule {
     pub device_class: Option<String>,
     pub created_by: String,
     pub created_at_ms: i64,
+    /// E-mail addresses, already checked by the caller (no line breaks).
+    pub recipients: Vec<String>,
+}
+
+/// How an enrolling agent matched an existing asset: (asset id, by what:
+/// `serial`, `mac`, `hostname`) or none, and the active agent it supersedes.
+pub(crate) type AssetMatch = (Option<(i64, &'static str)>, Option<String>);
+
+/// Recipients are kept in one text column, one address a line.
+pub(crate) fn join_recipients(r: &[String]) -> String {
+    r.join("\n")
+}
+
+pub(crate) fn split_recipients(s: &str) -> Vec<String> {
+    s.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
 }
 
 #[derive(Debug, Clone)]

@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/postgres/0003_ledger.sql")),
     (4, include_str!("migrations/postgres/0004_console.sql")),
     (5, include_str!("migrations/postgres/0005_alerts.sql")),
+    (6, include_str!("migrations/postgres/0006_alert_recipients.sql")),
 ];
 const POOL_SIZE: usize = 8;
 
@@ -211,7 +212,7 @@ fn load_sections(c: &mut Client, asset: &mut AssetRecord) -> Result<()> {
 
 /// The matching rule at enrolment; the same as SQLite's `match_asset`
 /// (see there and ARCHITECTURE.md).
-fn match_asset(tx: &mut Transaction, req: &EnrollAgent) -> Result<(Option<(i64, &'static str)>, Option<String>)> {
+fn match_asset(tx: &mut Transaction, req: &EnrollAgent) -> Result<crate::model::AssetMatch> {
     if let Some(serial) = meaningful_serial(req.serial.as_deref()) {
         let hit = tx
             .query_opt(
@@ -868,8 +869,8 @@ impl Store for PgStore {
         self.write(|tx| {
             Ok(tx
                 .query_one(
-                    "INSERT INTO alert_rules (name, kind, site, department, process_contains, text_contains, device_class, created_by, created_at_ms) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) RETURNING id",
-                    &[&r.name, &r.kind, &r.site, &r.department, &r.process_contains, &r.text_contains, &r.device_class, &r.created_by, &r.created_at_ms],
+                    "INSERT INTO alert_rules (name, kind, site, department, process_contains, text_contains, device_class, created_by, created_at_ms, recipients) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) RETURNING id",
+                    &[&r.name, &r.kind, &r.site, &r.department, &r.process_contains, &r.text_contains, &r.device_class, &r.created_by, &r.created_at_ms, &crate::model::join_recipients(&r.recipients)],
                 )
                 .map_err(err)?
                 .get(0))
@@ -878,7 +879,7 @@ impl Store for PgStore {
 
     fn alert_rules(&self) -> Result<Vec<AlertRule>> {
         self.with_client(|c| {
-            Ok(c.query("SELECT id, name, kind, site, department, process_contains, text_contains, device_class, enabled, created_by, created_at_ms FROM alert_rules ORDER BY id", &[])
+            Ok(c.query("SELECT id, name, kind, site, department, process_contains, text_contains, device_class, enabled, created_by, created_at_ms, recipients FROM alert_rules ORDER BY id", &[])
                 .map_err(err)?
                 .iter()
                 .map(|r| AlertRule {
@@ -893,6 +894,7 @@ impl Store for PgStore {
                     enabled: r.get(8),
                     created_by: r.get(9),
                     created_at_ms: r.get(10),
+                    recipients: crate::model::split_recipients(r.get(11)),
                 })
                 .collect())
         })
@@ -902,16 +904,19 @@ impl Store for PgStore {
         self.write(|tx| Ok(tx.execute("DELETE FROM alert_rules WHERE id = $1", &[&id]).map_err(err)? > 0))
     }
 
-    fn record_alerts(&self, alerts: &[NewAlert]) -> Result<()> {
+    fn record_alerts(&self, alerts: &[NewAlert]) -> Result<Vec<i64>> {
         self.write(|tx| {
+            let mut ids = Vec::with_capacity(alerts.len());
             for a in alerts {
-                tx.execute(
-                    "INSERT INTO alerts (rule_id, rule_name, at_ms, pc, asset_id, user_name, kind, summary) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
-                    &[&a.rule_id, &a.rule_name, &a.at_ms, &a.pc, &a.asset_id, &a.user_name, &a.kind, &a.summary],
-                )
-                .map_err(err)?;
+                let row = tx
+                    .query_one(
+                        "INSERT INTO alerts (rule_id, rule_name, at_ms, pc, asset_id, user_name, kind, summary) VALUES ($1,$2,$3,$4,$5,$6,$7,$8) RETURNING id",
+                        &[&a.rule_id, &a.rule_name, &a.at_ms, &a.pc, &a.asset_id, &a.user_name, &a.kind, &a.summary],
+                    )
+                    .map_err(err)?;
+                ids.push(row.get(0));
             }
-            Ok(())
+            Ok(ids)
         })
     }
 

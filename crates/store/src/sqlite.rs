@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("migrations/sqlite/0002_ledger.sql")),
     (3, include_str!("migrations/sqlite/0003_console.sql")),
     (4, include_str!("migrations/sqlite/0004_alerts.sql")),
+    (5, include_str!("migrations/sqlite/0005_alert_recipients.sql")),
 ];
 
 pub struct SqliteStore {
@@ -178,7 +179,7 @@ fn load_sections(conn: &Connection, asset: &mut AssetRecord) -> Result<()> {
 /// serial first (it names the machine: a reinstalled PC's old agent is
 /// superseded), then a MAC, then the hostname; the last two only take
 /// assets that have no active agent.
-fn match_asset(tx: &Transaction, req: &EnrollAgent) -> Result<(Option<(i64, &'static str)>, Option<String>)> {
+fn match_asset(tx: &Transaction, req: &EnrollAgent) -> Result<crate::model::AssetMatch> {
     if let Some(serial) = meaningful_serial(req.serial.as_deref()) {
         let hit: Option<(i64, Option<String>)> = tx
             .query_row(
@@ -723,8 +724,8 @@ impl Store for SqliteStore {
     fn create_alert_rule(&self, r: &NewAlertRule) -> Result<i64> {
         self.write(|tx| {
             tx.execute(
-                "INSERT INTO alert_rules (name, kind, site, department, process_contains, text_contains, device_class, created_by, created_at_ms) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
-                params![r.name, r.kind, r.site, r.department, r.process_contains, r.text_contains, r.device_class, r.created_by, r.created_at_ms],
+                "INSERT INTO alert_rules (name, kind, site, department, process_contains, text_contains, device_class, created_by, created_at_ms, recipients) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+                params![r.name, r.kind, r.site, r.department, r.process_contains, r.text_contains, r.device_class, r.created_by, r.created_at_ms, crate::model::join_recipients(&r.recipients)],
             )
             .map_err(err)?;
             Ok(tx.last_insert_rowid())
@@ -733,7 +734,7 @@ impl Store for SqliteStore {
 
     fn alert_rules(&self) -> Result<Vec<AlertRule>> {
         self.read(|c| {
-            let mut stmt = c.prepare("SELECT id, name, kind, site, department, process_contains, text_contains, device_class, enabled, created_by, created_at_ms FROM alert_rules ORDER BY id").map_err(err)?;
+            let mut stmt = c.prepare("SELECT id, name, kind, site, department, process_contains, text_contains, device_class, enabled, created_by, created_at_ms, recipients FROM alert_rules ORDER BY id").map_err(err)?;
             let rows = stmt
                 .query_map([], |r| {
                     Ok(AlertRule {
@@ -748,6 +749,7 @@ impl Store for SqliteStore {
                         enabled: r.get(8)?,
                         created_by: r.get(9)?,
                         created_at_ms: r.get(10)?,
+                        recipients: crate::model::split_recipients(&r.get::<_, String>(11)?),
                     })
                 })
                 .map_err(err)?;
@@ -759,15 +761,17 @@ impl Store for SqliteStore {
         self.write(|tx| Ok(tx.execute("DELETE FROM alert_rules WHERE id = ?1", [id]).map_err(err)? > 0))
     }
 
-    fn record_alerts(&self, alerts: &[NewAlert]) -> Result<()> {
+    fn record_alerts(&self, alerts: &[NewAlert]) -> Result<Vec<i64>> {
         self.write(|tx| {
             let mut stmt = tx
                 .prepare_cached("INSERT INTO alerts (rule_id, rule_name, at_ms, pc, asset_id, user_name, kind, summary) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)")
                 .map_err(err)?;
+            let mut ids = Vec::with_capacity(alerts.len());
             for a in alerts {
                 stmt.execute(params![a.rule_id, a.rule_name, a.at_ms, a.pc, a.asset_id, a.user_name, a.kind, a.summary]).map_err(err)?;
+                ids.push(tx.last_insert_rowid());
             }
-            Ok(())
+            Ok(ids)
         })
     }
 

@@ -12,6 +12,21 @@
 //!   connector (Linux, needs root).
 //! - [`usb`]: USB devices, with USB storage marked, from sysfs (Linux).
 //! - `windows`: process start and stop from WMI process traces (Windows).
+//! - [`win_devices`]: USB devices plugged in and out, a USB stick paired
+//!   with its disk into one event, from device notifications to a hidden
+//!   window (Windows).
+//! - [`win_print`]: print jobs from the PrintService/Operational event log,
+//!   event 307, continued from a saved bookmark; the service enables the
+//!   log (Windows).
+//! - [`win_removable`]: file create/write/delete/rename on removable drives,
+//!   bursts collapsed, from `ReadDirectoryChangesW` (Windows).
+//! - `win_common`: the hidden window and wide strings they share (Windows).
+//!
+//! Session changes, power events and the service's own start and stop are
+//! recorded by the Windows service (`service::windows`), foreground windows
+//! by the session helper (`session`): they are no sources here. The
+//! `win_*` modules keep their parsing and bookkeeping platform-independent,
+//! tested on Linux; only their Win32 calls are `cfg(windows)`.
 
 use crate::events::{Detail, EventKind, SharedJournal};
 use std::path::Path;
@@ -26,6 +41,16 @@ pub mod utmp;
 pub mod proc_connector;
 #[cfg(windows)]
 pub mod windows;
+#[cfg(windows)]
+pub mod win_common;
+// The parsing and bookkeeping are built everywhere so that they are tested
+// on Linux; off Windows only the tests use them.
+#[cfg_attr(not(windows), allow(dead_code))]
+pub mod win_devices;
+#[cfg_attr(not(windows), allow(dead_code))]
+pub mod win_print;
+#[cfg_attr(not(windows), allow(dead_code))]
+pub mod win_removable;
 
 /// Where sources put events: the shared journal.
 #[derive(Clone)]
@@ -75,9 +100,11 @@ pub fn platform_sources(data_dir: &Path) -> Vec<Box<dyn EventSource>> {
     }
     #[cfg(windows)]
     {
-        let _ = data_dir;
         list.push(Box::new(windows::WmiProcessSource::new(true)));
         list.push(Box::new(windows::WmiProcessSource::new(false)));
+        list.push(Box::new(win_devices::WinDeviceSource));
+        list.push(Box::new(win_print::WinPrintSource::new(data_dir)));
+        list.push(Box::new(win_removable::WinRemovableSource));
     }
     #[cfg(not(any(target_os = "linux", windows)))]
     let _ = data_dir;

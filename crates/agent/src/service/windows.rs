@@ -86,6 +86,12 @@ static FAILURE: Mutex<Option<String>> = Mutex::new(None);
 
 define_windows_service!(ffi_service_main, service_main);
 
+/// Whether this process runs as the service (LocalSystem), not from a
+/// console: sources that change system settings (the print log) do so only then.
+pub fn running_as_service() -> bool {
+    DATA_DIR.get().is_some()
+}
+
 /// Hands the process to the SCM and returns when the service has stopped.
 /// Fails at once when not started by the SCM (e.g. from a console).
 pub fn run_as_service(data_dir: PathBuf) -> Result<()> {

@@ -8,6 +8,7 @@ mod bad_input;
 mod enrolment;
 mod faults;
 mod ledger;
+mod mail;
 mod roles;
 mod support;
 mod users_audit;

@@ -90,7 +90,11 @@ pub async fn ingest(State(state): State<SharedState>, uri: Uri, headers: HeaderM
         if !raised.is_empty() {
             tracing::warn!(agent = %agent.id, alerts = raised.len(), "alert rules matched");
             let store = state.store.clone();
-            tokio::task::spawn_blocking(move || store.record_alerts(&raised)).await??;
+            let (ids, raised) = tokio::task::spawn_blocking(move || store.record_alerts(&raised).map(|ids| (ids, raised))).await??;
+            // Stored first, mailed after: the queue never makes ingest wait.
+            if let Some(mail) = &state.mail {
+                mail.enqueue(&rules, &ids, &raised);
+            }
         }
     }
     // Gaps: events the PC dropped at its cap, or a range that never came.
@@ -333,6 +337,9 @@ pub struct NewRule {
     pub text_contains: Option<String>,
     #[serde(default)]
     pub device_class: Option<String>,
+    /// E-mail addresses told of each alert (when `mail.json` is set).
+    #[serde(default)]
+    pub recipients: Option<Vec<String>>,
 }
 
 /// Checks and creates a rule; returns its id.
@@ -348,6 +355,7 @@ pub async fn create_rule_for(state: &SharedState, user: &AdminUser, body: NewRul
             return Err(bad("kind_invalid", format!("種類 {k} はありません"), format!("no event kind {k}")));
         }
     }
+    let recipients = crate::mail::check_recipients(body.recipients.as_deref().unwrap_or_default()).map_err(|(ja, en)| bad("recipients_invalid", ja, en))?;
     let rule = lanward_store::NewAlertRule {
         name: name.clone(),
         kind,
@@ -358,11 +366,21 @@ pub async fn create_rule_for(state: &SharedState, user: &AdminUser, body: NewRul
         device_class: clean(&body.device_class),
         created_by: user.actor(),
         created_at_ms: lanward_store::now_ms(),
+        recipients,
     };
     if rule.kind.is_none() && rule.process_contains.is_none() && rule.text_contains.is_none() && rule.device_class.is_none() {
         return Err(bad("rule_too_broad", "種類・プロセス・キーワード・デバイス種別のどれかを指定してください (すべてのイベントに一致してしまいます)", "give at least a kind, process, text or device class (the rule would match every event)"));
     }
-    let detail = format!("name={name} kind={:?} site={:?} department={:?} process={:?} text={:?} device={:?}", rule.kind, rule.site, rule.department, rule.process_contains, rule.text_contains, rule.device_class);
+    let detail = format!(
+        "name={name} kind={:?} site={:?} department={:?} process={:?} text={:?} device={:?} recipients={}",
+        rule.kind,
+        rule.site,
+        rule.department,
+        rule.process_contains,
+        rule.text_contains,
+        rule.device_class,
+        rule.recipients.join(",")
+    );
     let store = state.store.clone();
     let id = tokio::task::spawn_blocking(move || store.create_alert_rule(&rule)).await??;
     reload_rules(state).await?;

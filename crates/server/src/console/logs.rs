@@ -142,6 +142,7 @@ pub async fn alerts(State(state): State<SharedState>, user: AdminUser, headers: 
     let (s1, s2) = (state.store.clone(), state.store.clone());
     let (alerts, rules) = super::blocking(&user, lang, move || -> lanward_store::Result<_> { Ok((s1.alerts(300, false)?, s2.alert_rules()?)) }).await?;
     let editable = super::can(&user, crate::api::LEDGER_WRITERS);
+    let mail_on = state.mail.is_some();
     let cond = |r: &lanward_store::AlertRule| -> String {
         let mut parts = Vec::new();
         if let Some(k) = r.kind.as_deref().and_then(EventKind::parse) {
@@ -158,7 +159,7 @@ pub async fn alerts(State(state): State<SharedState>, user: AdminUser, headers: 
         h2 { (lang.t("警告", "Alerts")) }
         table #alerts {
             thead { tr { th { (lang.t("日時", "Time")) } th { (lang.t("ルール", "Rule")) } th { "PC" } th { (lang.t("ユーザー", "User")) } th { (lang.t("内容", "What")) } th { (lang.t("確認", "Acknowledged")) } } }
-            tbody { @for a in &alerts { tr {
+            tbody { @for a in &alerts { tr id={ "alert-" (a.id) } {
                 td.nowrap { (jst_seconds(a.at_ms)) } td { (a.rule_name) }
                 td { @if let Some(id) = a.asset_id { a href={ "/assets/" (id) } { (a.pc) } } @else { (a.pc) } }
                 td { (a.user_name.clone().unwrap_or_default()) } td { (a.summary) }
@@ -169,9 +170,11 @@ pub async fn alerts(State(state): State<SharedState>, user: AdminUser, headers: 
         }
         h2 { (lang.t("ルール", "Rules")) }
         table #rules {
-            thead { tr { th { (lang.t("名前", "Name")) } th { (lang.t("条件", "Conditions")) } th { (lang.t("作成者", "By")) } @if editable { th {} } } }
+            thead { tr { th { (lang.t("名前", "Name")) } th { (lang.t("条件", "Conditions")) } th { (lang.t("メールの宛先", "E-mail to")) } th { (lang.t("作成者", "By")) } @if editable { th {} } } }
             tbody { @for r in &rules { tr {
-                td { (r.name) } td { (cond(r)) } td { (r.created_by) }
+                td { (r.name) } td { (cond(r)) }
+                td { (r.recipients.join(", ")) @if !r.recipients.is_empty() && !mail_on { " " span.muted { (lang.t("(メール未設定のため送信されません)", "(mail is not configured: not sent)")) } } }
+                td { (r.created_by) }
                 @if editable { td { form.inline method="post" action={ "/alerts/rules/" (r.id) "/delete" } { input type="hidden" name="csrf" value=(user.csrf()); button type="submit" { (lang.t("削除", "Delete")) } } } }
             } } }
         }
@@ -187,7 +190,9 @@ pub async fn alerts(State(state): State<SharedState>, user: AdminUser, headers: 
                     tr { th { (lang.t("プロセス (部分一致)", "Process (part)")) } td { input type="text" name="process_contains"; } }
                     tr { th { (lang.t("キーワード (部分一致)", "Text (part)")) } td { input type="text" name="text_contains"; } }
                     tr { th { (lang.t("デバイス種別", "Device class")) } td { select name="device_class" { option value="" { "—" } option value="usb_storage" { "usb_storage" } option value="usb" { "usb" } } } }
+                    tr { th { (lang.t("メールの宛先 (カンマ区切り)", "E-mail to (comma-separated)")) } td { input type="text" name="recipients" placeholder="haisui@suido.example.jp, joho@suido.example.jp"; } }
                 } }
+                @if !mail_on { p.muted { (lang.t("メールを送るには、データディレクトリに mail.json を置いてサーバーを再起動してください (マニュアル「操作ログ」)。", "To send e-mail, put mail.json in the data directory and restart the server (manual: operation logs).")) } }
                 p { button type="submit" { (lang.t("追加", "Add")) } }
             }
         }
@@ -206,6 +211,8 @@ pub async fn create_rule(State(state): State<SharedState>, user: AdminUser, head
         process_contains: get("process_contains"),
         text_contains: get("text_contains"),
         device_class: get("device_class"),
+        // Commas (also Japanese ones), semicolons or spaces between addresses.
+        recipients: get("recipients").map(|t| t.split([',', '、', '，', ';', ' ', '\u{3000}', '\n', '\r', '\t']).map(String::from).collect()),
     };
     crate::api::oplog::create_rule_for(&state, &user, rule).await.page(&user, lang)?;
     Ok(axum::response::Redirect::to("/alerts").into_response())

@@ -410,19 +410,25 @@ pub fn alert_rules_and_alerts(store: &dyn Store) {
         device_class: Some("usb_storage".into()),
         created_by: "user:op".into(),
         created_at_ms: 5,
+        recipients: vec!["haisui@suido.example.jp".into(), "joho@suido.example.jp".into()],
     };
     let id = store.create_alert_rule(&rule).unwrap();
+    let quiet = store.create_alert_rule(&NewAlertRule { name: "メールなし".into(), recipients: vec![], ..rule.clone() }).unwrap();
     let rules = store.alert_rules().unwrap();
-    assert_eq!((rules.len(), rules[0].id, rules[0].enabled, rules[0].department.as_deref()), (1, id, true, Some("配水課")));
+    assert_eq!((rules.len(), rules[0].id, rules[0].enabled, rules[0].department.as_deref()), (2, id, true, Some("配水課")));
+    assert_eq!(rules[0].recipients, rule.recipients);
+    assert_eq!((rules[1].id, rules[1].recipients.len()), (quiet, 0));
     let alert = |at: i64| NewAlert { rule_id: id, rule_name: rule.name.clone(), at_ms: at, pc: "SUIDO-PC-0001".into(), asset_id: None, user_name: Some("SUIDO\\tanaka".into()), kind: "device_connect".into(), summary: "BUFFALO RUF3".into() };
-    store.record_alerts(&[alert(10), alert(20)]).unwrap();
+    let ids = store.record_alerts(&[alert(10), alert(20)]).unwrap();
     let all = store.alerts(10, false).unwrap();
     assert_eq!(all.iter().map(|a| a.at_ms).collect::<Vec<_>>(), [20, 10], "newest first");
+    assert_eq!(all.iter().map(|a| a.id).collect::<Vec<_>>(), [ids[1], ids[0]], "ids given back in order");
     assert!(store.acknowledge_alert(all[0].id, "user:op", 30).unwrap());
     assert!(!store.acknowledge_alert(all[0].id, "user:op", 31).unwrap(), "once");
     assert_eq!(store.alerts(10, true).unwrap().len(), 1);
     assert!(store.delete_alert_rule(id).unwrap());
     assert!(!store.delete_alert_rule(id).unwrap());
+    assert!(store.delete_alert_rule(quiet).unwrap());
     let a = create(store, "SUIDO-PC-0009", "pc", &[("department", "配水課")]);
     assert_eq!(store.asset_location(a).unwrap(), Some(("HQ".to_string(), Some("配水課".to_string()))));
     assert_eq!(store.asset_location(a + 100).unwrap(), None);
