@@ -437,7 +437,7 @@ fn bench_pg(url: &str, n: usize, first_day: i64, tl: &[(String, i64, i64)], mont
                 pending_n = 0;
             }
         }
-        if count % 1_000_000 == 0 {
+        if count.is_multiple_of(1_000_000) {
             eprintln!("  postgres: {count} events, {:.0}/s", count as f64 / busy.as_secs_f64());
         }
     }

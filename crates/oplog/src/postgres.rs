@@ -612,7 +612,7 @@ impl EventStore for PgEventStore {
         })
     }
 
-    fn partitions(&self) -> Result<Vec<PartitionInfo>> { self.with_client(|c| Self::partitions_in(c)) }
+    fn partitions(&self) -> Result<Vec<PartitionInfo>> { self.with_client(Self::partitions_in) }
 
     fn drop_before(&self, before_ms: i64) -> Result<Vec<PartitionInfo>> {
         let _guard = self.write_lock.lock().map_err(|_| OplogError::Io("write lock poisoned".into()))?;

@@ -419,3 +419,112 @@ fn windows_service_under_wine_checks_in_and_stops() {
     let _ = keeper.wait();
     step(start, "stopped, journaled and uninstalled");
 }
+
+/// The journal's events (every `DATA/events/*.jsonl` line).
+fn journal_events(data: &Path) -> Vec<Value> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(data.join("events"))
+        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "jsonl")).collect())
+        .unwrap_or_default();
+    files.sort();
+    files.iter().flat_map(|f| std::fs::read_to_string(f).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect::<Vec<Value>>()).collect()
+}
+
+/// The removable-drive watcher (`oplog/win_removable.rs`) for real: a
+/// directory mapped as drive E: of Wine's removable type ("floppy" under
+/// `HKLM\Software\Wine\Drives`, read when the prefix starts), files made,
+/// written in bursts, renamed and deleted there from Linux (Wine's
+/// ReadDirectoryChangesW sees them through inotify), and the journal of the
+/// running agent holds one event per operation.
+#[test]
+fn removable_drive_file_operations_under_wine() {
+    let Some(tools) = tools_or_skip("removable_drive_file_operations_under_wine", false) else { return };
+    let start = Instant::now();
+    let root = harness::workspace_root(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::tempdir().unwrap();
+    let (scratch, bin, stick) = (tmp.path().join("scratch"), tmp.path().join("bin"), tmp.path().join("stick"));
+    for d in [&scratch, &bin, &stick] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    std::fs::write(stick.join("古い資料.txt"), "old").unwrap();
+    let built = harness::build_agent(&root, &target_dir(), false, &scratch).unwrap_or_else(|e| panic!("{e}"));
+    let shim = harness::build_shim(&tools, &root, &bin).unwrap_or_else(|e| panic!("{e}"));
+    let exe = harness::stage(&built, &shim, &bin).unwrap_or_else(|e| panic!("{e}"));
+    let wine = Wine::create(tools, tmp.path().join("prefix"), scratch.clone()).unwrap_or_else(|e| panic!("{e}"));
+    std::os::unix::fs::symlink(&stick, wine.prefix.join("dosdevices").join("e:")).unwrap();
+    wine.import_reg("Windows Registry Editor Version 5.00\n\n[HKEY_LOCAL_MACHINE\\Software\\Wine\\Drives]\n\"e:\"=\"floppy\"\n").unwrap_or_else(|e| panic!("{e}"));
+    // keep_alive waits for the prefix to go idle: the drive type is read at the next start.
+    let mut keeper = wine.keep_alive().unwrap_or_else(|e| panic!("{e}"));
+    step(start, "prefix ready, E: is a removable drive");
+
+    let server = Server::start(&tmp.path().join("srv"), false, &[]);
+    let token = server.create_token("ORO", "1h", 1);
+    let data = tmp.path().join("agent-data");
+    let (exe_arg, data_arg) = (windows_path(&exe), windows_path(&data));
+    let enrolled = wine.run(&[&exe_arg, "enroll", "--server", &server.url, "--token", &token, "--data", &data_arg], Duration::from_secs(90)).unwrap();
+    assert!(enrolled.ok(), "{}", enrolled.describe());
+    let log = scratch.join("agent-run.stderr");
+    let mut agent = wine
+        .command(&wine.tools.wine)
+        .args([exe_arg.as_str(), "run", "--splay", "0", "--data", &data_arg])
+        // Events stay in the journal to be read here (sent ones may be pruned).
+        .env("LANWARD_AGENT_EVENTS_INTERVAL_SECS", "3600")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let wait_for = |what: &str, limit: Duration, done: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + limit;
+        while !done() {
+            if Instant::now() > deadline {
+                panic!(
+                    "{what} within {limit:?}\n--- agent stderr ---\n{}\n--- journal ---\n{:#?}",
+                    std::fs::read_to_string(&log).unwrap_or_default(),
+                    journal_events(&data)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    wait_for("the agent did not watch E:", Duration::from_secs(90), &|| std::fs::read_to_string(&log).is_ok_and(|l| l.contains("watching removable drive")));
+    step(start, "agent watches E:");
+
+    // A copy to the stick: created, then written in three chunks within the burst.
+    std::fs::create_dir(stick.join("提出")).unwrap();
+    // Wine adds its inotify watch for a new directory when it sees it.
+    std::thread::sleep(Duration::from_secs(1));
+    let copy = stick.join("提出").join("検針データ.xlsx");
+    let mut f = std::fs::File::create(&copy).unwrap();
+    for _ in 0..3 {
+        std::io::Write::write_all(&mut f, &[7u8; 100_000]).unwrap();
+        std::io::Write::flush(&mut f).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    drop(f);
+    std::fs::rename(stick.join("古い資料.txt"), stick.join("資料.txt")).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::remove_file(stick.join("資料.txt")).unwrap();
+
+    let has = |kind: &str, path: &str| {
+        journal_events(&data).into_iter().find(|e| e["kind"] == kind && e["detail"]["path"] == path)
+    };
+    wait_for("no file_create of the copied file", Duration::from_secs(30), &|| has("file_create", r"E:\提出\検針データ.xlsx").is_some());
+    wait_for("no file_delete", Duration::from_secs(10), &|| has("file_delete", r"E:\資料.txt").is_some());
+    let created = has("file_create", r"E:\提出\検針データ.xlsx").unwrap();
+    assert_eq!(created["detail"]["size_bytes"], 300_000, "{created:#}");
+    assert_eq!(created["detail"]["device_class"], "removable", "{created:#}");
+    let events = journal_events(&data);
+    let file_events: Vec<&Value> = events.iter().filter(|e| e["kind"].as_str().is_some_and(|k| k.starts_with("file_"))).collect();
+    // One create per copy: the three writes collapsed into it.
+    assert!(!file_events.iter().any(|e| e["kind"] == "file_write" && e["detail"]["path"] == r"E:\提出\検針データ.xlsx"), "{file_events:#?}");
+    assert!(file_events.iter().any(|e| e["kind"] == "file_create" && e["detail"]["path"] == r"E:\提出"), "the new directory: {file_events:#?}");
+    let renamed = file_events.iter().find(|e| e["kind"] == "file_rename").unwrap_or_else(|| panic!("no file_rename: {file_events:#?}"));
+    assert_eq!((renamed["detail"]["path"].as_str(), renamed["detail"]["target_path"].as_str()), (Some(r"E:\古い資料.txt"), Some(r"E:\資料.txt")), "{renamed:#}");
+    step(start, "file operations on E: journalled");
+
+    let _ = agent.kill();
+    let _ = agent.wait();
+    let _ = keeper.kill();
+    let _ = keeper.wait();
+    drop(wine);
+}
