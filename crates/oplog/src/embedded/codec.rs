@@ -226,11 +226,7 @@ pub fn decode_event(r: &mut Reader) -> Result<IncomingEvent> {
     Ok(IncomingEvent { seq, event: StoredEvent { time_ms, pc, user, kind, detail: detail_from(t, mask, v, time_ms) } })
 }
 
-/// Lower-cases ASCII so that `SETUP.EXE` finds `setup.exe`; other characters are kept.
-#[inline]
-pub fn fold(c: char) -> char { c.to_ascii_lowercase() }
-
-pub fn folded(s: &str) -> String { s.chars().map(fold).collect() }
+pub use crate::keys::{fold, folded};
 
 /// Marks the end of a string in a trigram key (NUL in text is folded to a space).
 const END: u64 = 0;

@@ -353,10 +353,6 @@ impl State {
     }
 }
 
-/// Words of a text query: split on ASCII and ideographic spaces, folded.
-fn words(text: &str) -> Vec<String> {
-    text.split(|c: char| c.is_whitespace() || c == '\u{3000}').filter(|w| !w.is_empty()).map(codec::folded).collect()
-}
 
 struct Filter {
     from: i64,
@@ -379,7 +375,7 @@ impl Filter {
                 }
                 Some(k)
             },
-            words: text.map(words).unwrap_or_default(),
+            words: text.map(crate::keys::words).unwrap_or_default(),
         }
     }
     #[inline]

@@ -368,9 +368,6 @@ fn drop_before_deletes_whole_partitions(eng: &Engine) {
     let evs: Vec<_> = Generator::new(7, 3, day0(), 75, 40.0).collect();
     let store = eng.open();
     load(&*store, &evs);
-    // The embedded engine loses buffered events when it drops partitions
-    // without flushing first (see the ignored test below): flush.
-    store.flush().unwrap();
     let before = store.partitions().unwrap();
     assert!(before.len() >= 3, "{before:?}");
     assert_eq!(before.iter().map(|p| p.events).sum::<u64>(), evs.len() as u64);
@@ -398,12 +395,10 @@ fn drop_before_deletes_whole_partitions(eng: &Engine) {
     assert!(store.drop_before(0).unwrap().is_empty());
 }
 
-/// Known bug of the embedded engine (not fixed here: another change is under
-/// way in `embedded/`): `drop_before` writes a MANIFEST with the agents' marks
-/// while some events are still only in the WAL; at the next open the WAL's
-/// events are at or below those marks and are skipped as duplicates.
+/// `drop_before` writes a MANIFEST with the agents' marks: events still only
+/// in the WAL must be in segments by then, or the next open skips them as
+/// duplicates (a bug found and fixed this way).
 #[test]
-#[ignore = "embedded drop_before without a flush loses WAL-only events at reopen (known bug)"]
 fn embedded_drop_before_keeps_buffered_events_across_a_reopen() {
     let eng = Engine::embedded();
     let evs: Vec<_> = Generator::new(7, 3, day0(), 75, 40.0).collect();
