@@ -83,10 +83,10 @@ pub struct PartitionInfo {
     pub bytes: u64,
 }
 
-/// Text search keys shared by the engines that keep their own index. They
-/// fold and pair characters exactly as the embedded engine's `codec::folded`
-/// and `codec::bigrams` do (that module is private to the engine); a word
-/// matches when it is a substring of one folded text field.
+/// Text search keys shared by the engines: both fold text and split query
+/// words the same way (a word matches when it is a substring of one folded
+/// text field). The embedded engine indexes trigrams of the folded text
+/// (`embedded::codec::trigrams`), PostgreSQL the bigrams below.
 pub mod keys {
     /// Lower-cases ASCII so that `SETUP.EXE` finds `setup.exe`; other characters are kept.
     #[inline]

@@ -395,7 +395,9 @@ impl PgEventStore {
             None if q.limit > 0 && events.len() < q.limit => events.len() as i64,
             None => count(c)?,
         };
-        Ok(Found { events, total: n.min(COUNT_CAP) as u64, total_exact: n <= COUNT_CAP })
+        // Over the cap the total is a lower bound, never below what is returned.
+        let total = (n.min(COUNT_CAP) as u64).max(events.len() as u64);
+        Ok(Found { events, total, total_exact: n <= COUNT_CAP })
     }
 
     fn partitions_in(c: &mut impl GenericClient) -> Result<Vec<PartitionInfo>> {

@@ -226,22 +226,58 @@ pub fn decode_event(r: &mut Reader) -> Result<IncomingEvent> {
     Ok(IncomingEvent { seq, event: StoredEvent { time_ms, pc, user, kind, detail: detail_from(t, mask, v, time_ms) } })
 }
 
-/// Lower-cases ASCII so that `SETUP.EXE` finds `setup.exe`; other characters are kept.
-#[inline]
-pub fn fold(c: char) -> char { c.to_ascii_lowercase() }
+pub use crate::keys::{fold, folded};
 
-/// Character bigrams of `s` (folded), as u64 keys.
-pub fn bigrams(s: &str, out: &mut Vec<u64>) {
-    let mut prev: Option<char> = None;
-    for c in s.chars().map(fold) {
-        if let Some(p) = prev {
-            out.push(((p as u64) << 32) | c as u64);
-        }
-        prev = Some(c);
+/// Marks the end of a string in a trigram key (NUL in text is folded to a space).
+const END: u64 = 0;
+
+#[inline]
+fn tri_char(c: char) -> u64 {
+    match fold(c) {
+        '\0' => ' ' as u64,
+        c => c as u64,
     }
 }
 
-pub fn folded(s: &str) -> String { s.chars().map(fold).collect() }
+/// A trigram key: three 21-bit code points, the first in the high bits, so
+/// that every trigram starting with one or two given characters is one
+/// contiguous key range.
+#[inline]
+pub fn trigram_key(a: u64, b: u64, c: u64) -> u64 { (a << 42) | (b << 21) | c }
+
+/// Character trigrams of `s` (folded), one starting at every position: the
+/// last two are padded with an end mark. Every occurrence of every 1- and
+/// 2-character word is then the prefix of some key, so short words are
+/// answered from the index, exactly, by a key-range lookup.
+pub fn trigrams(s: &str, out: &mut Vec<u64>) {
+    let cs: Vec<u64> = s.chars().map(tri_char).collect();
+    for i in 0..cs.len() {
+        out.push(trigram_key(cs[i], cs.get(i + 1).copied().unwrap_or(END), cs.get(i + 2).copied().unwrap_or(END)));
+    }
+}
+
+/// What the trigram index must be asked for a (folded) query word.
+pub enum TrigramQuery {
+    /// Tuples in every listed key's postings; `exact` when no text check is needed (3 characters).
+    All { keys: Vec<u64>, exact: bool },
+    /// Tuples in the postings of any key in [from, to): exact (1 or 2 characters).
+    Range(u64, u64),
+}
+
+pub fn trigram_query(word: &str) -> Option<TrigramQuery> {
+    let cs: Vec<u64> = word.chars().map(tri_char).collect();
+    match cs.len() {
+        0 => None,
+        1 => Some(TrigramQuery::Range(trigram_key(cs[0], 0, 0), trigram_key(cs[0] + 1, 0, 0))),
+        2 => Some(TrigramQuery::Range(trigram_key(cs[0], cs[1], 0), trigram_key(cs[0], cs[1] + 1, 0))),
+        n => {
+            let mut keys: Vec<u64> = cs.windows(3).map(|w| trigram_key(w[0], w[1], w[2])).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            Some(TrigramQuery::All { keys, exact: n == 3 })
+        }
+    }
+}
 
 /// UTC day number (days since 1970-01-01) of a Unix-ms time.
 pub fn day_of(ms: i64) -> i64 { ms.div_euclid(86_400_000) }

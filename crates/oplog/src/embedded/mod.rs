@@ -353,10 +353,6 @@ impl State {
     }
 }
 
-/// Words of a text query: split on ASCII and ideographic spaces, folded.
-fn words(text: &str) -> Vec<String> {
-    text.split(|c: char| c.is_whitespace() || c == '\u{3000}').filter(|w| !w.is_empty()).map(codec::folded).collect()
-}
 
 struct Filter {
     from: i64,
@@ -379,7 +375,7 @@ impl Filter {
                 }
                 Some(k)
             },
-            words: text.map(words).unwrap_or_default(),
+            words: text.map(crate::keys::words).unwrap_or_default(),
         }
     }
     #[inline]
@@ -391,6 +387,12 @@ type Hit = (i64, usize, usize, usize);
 
 /// Row groups decoded by the scan, kept for the read-out: (source index, rg) -> (R block, tuple column).
 type Decoded = FxMap<(usize, usize), (Arc<segment::RgData>, Option<Arc<Vec<u32>>>)>;
+
+/// Past this many matches (once `limit` events are in hand) a search stops
+/// counting and reports the total as a lower bound, as Elasticsearch does by
+/// default: counting every match of a common word over three years costs
+/// seconds and tells the operator nothing more than "very many".
+pub const EXACT_TOTAL_UP_TO: u64 = 10_000;
 
 /// Rows of decoded row groups one search keeps at most (memory bound).
 const KEEP_ROWS: usize = 1 << 20;
@@ -437,13 +439,17 @@ impl EmbeddedStore {
         if m.max_time < f.from || m.min_time >= f.to {
             return Ok(());
         }
+        let mut direct: Option<Vec<u32>> = None;
         let tuples = if f.words.is_empty() {
             None
         } else {
-            let set = seg.match_words(&f.words)?;
+            let mut tc = segment::TupleCache::default();
+            let set = seg.matching(&f.words, &mut tc)?;
             if set.is_empty() {
                 return Ok(());
             }
+            // Only rare tuples: their rows are listed, no tuple column is read.
+            direct = seg.rows_of(&set, &mut tc)?;
             // A bitmap over the segment's tuples: the row scan is a load, not a hash lookup.
             let mut bits = vec![false; m.n_tuples as usize];
             for t in set {
@@ -471,6 +477,34 @@ impl EmbeddedStore {
                     ranges.push((m.pcs[i].1 as usize, (m.pcs[i].1 + m.pcs[i].2) as usize));
                 }
             }
+        }
+        if let Some(rows) = direct {
+            let in_ranges = |row: usize| ranges.iter().any(|r| row >= r.0 && row < r.1);
+            let mut i = 0;
+            while i < rows.len() {
+                let g = rows[i] as usize / segment::RG_ROWS;
+                let rg = m.rgs.get(g).ok_or_else(codec::corrupt)?;
+                let end = rows[i..].iter().position(|&r| r as usize / segment::RG_ROWS != g).map_or(rows.len(), |k| i + k);
+                let wanted: Vec<usize> = rows[i..end].iter().map(|&r| r as usize).filter(|&r| in_ranges(r)).collect();
+                i = end;
+                if wanted.is_empty() || rg.max_time < f.from || rg.min_time >= f.to {
+                    continue;
+                }
+                let d = seg.rg(g)?;
+                let before = hits.len();
+                for row in wanted {
+                    let x = row - rg.first_row as usize;
+                    let t = *d.time.get(x).ok_or_else(codec::corrupt)?;
+                    if t < f.from || t >= f.to || !f.kind_ok(d.kind[x]) || user.is_some_and(|u| u != d.user[x]) {
+                        continue;
+                    }
+                    hits.push((t, si, g, x));
+                }
+                if hits.len() > before && kept.len() * segment::RG_ROWS < KEEP_ROWS {
+                    kept.insert((si, g), (Arc::new(d), None));
+                }
+            }
+            return Ok(());
         }
         let rg_ok = match &tuples {
             Some(bits) if m.rgs.len() > 1 => Some(seg.rgs_with(bits)?),
@@ -528,6 +562,9 @@ impl EmbeddedStore {
             groups.entry((h.1, h.2)).or_default().push((h.3, k));
         }
         let kind = |c: u8| EventKind::from_code(c).ok_or_else(codec::corrupt);
+        // Decoded tuple and string chunks per source, shared by its row groups
+        // (hits of a rare word are spread over many groups, their texts are not).
+        let mut caches: FxMap<usize, (segment::TupleCache, FxMap<usize, Vec<String>>)> = FxMap::default();
         for ((si, g), mut rows) in groups {
             rows.sort_unstable();
             match &srcs[si] {
@@ -552,13 +589,13 @@ impl EmbeddedStore {
                     };
                     let idx: Vec<usize> = rows.iter().map(|r| r.0).collect();
                     let nums = d.nums_of(&idx)?;
-                    let (mut tc, mut sc) = (FxMap::default(), FxMap::default());
+                    let (tc, sc) = caches.entry(si).or_default();
                     for (j, (i, k)) in rows.iter().enumerate() {
-                        let tup = seg.tuple(tcol[*i], &mut tc)?;
+                        let tup = seg.tuple(tcol[*i], tc)?;
                         let mut texts: [Option<String>; NTEXT] = Default::default();
                         for (x, s) in tup.iter().enumerate() {
                             if *s != 0 {
-                                texts[x] = Some(seg.string(*s, &mut sc)?);
+                                texts[x] = Some(seg.string(*s, sc)?);
                             }
                         }
                         let u = d.user[*i];
@@ -575,6 +612,29 @@ impl EmbeddedStore {
         }
         Ok(out.into_iter().flatten().collect())
     }
+}
+
+/// Threads one search uses: the machine's cores, at most 4 (a search must
+/// not starve ingest or other users on the bureau's small server).
+fn search_threads() -> usize { std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4) }
+
+/// `f` over `items` on up to `threads` scoped threads (items dealt round-robin), results in order.
+fn par_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let n = threads.min(items.len());
+    if n <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let f = &f;
+    let mut parts: Vec<Vec<(usize, R)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|k| s.spawn(move || items.iter().enumerate().skip(k).step_by(n).map(|(i, x)| (i, f(x))).collect::<Vec<_>>()))
+            .collect();
+        // A panic in a worker is a bug; carry it to the caller as the same panic.
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+    });
+    let mut out: Vec<(usize, R)> = parts.drain(..).flatten().collect();
+    out.sort_unstable_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
 }
 
 enum Src {
@@ -606,39 +666,57 @@ impl EventStore for EmbeddedStore {
         }
         let mut found = Found { events: Vec::new(), total: 0, total_exact: true };
         let text_only = q.pcs.is_empty() && q.user.is_none() && q.kinds.is_empty();
-        for day in days {
-            let whole_day = q.from_ms <= day * DAY_MS && q.to_ms >= (day + 1) * DAY_MS;
+        let whole_day = |day: i64| q.from_ms <= day * DAY_MS && q.to_ms >= (day + 1) * DAY_MS;
+        let threads = search_threads();
+        let mut i = 0;
+        while i < days.len() {
             if q.limit > 0 && found.events.len() >= q.limit {
-                // Enough events: count the rest cheaply where the dictionary's counts allow it.
-                if text_only && whole_day && !f.words.is_empty() && !st.mem.contains_key(&day) {
-                    for seg in st.segs.get(&day).into_iter().flatten() {
-                        let r = seg.match_words(&f.words).and_then(|t| {
-                            let c = seg.tuple_counts()?;
-                            Ok(t.iter().map(|&i| c.get(i as usize).copied().unwrap_or(0) as u64).sum::<u64>())
-                        });
-                        match r {
-                            Ok(n) => found.total += n,
-                            Err(e) => self.note_damage(seg, &e),
-                        }
-                    }
-                    continue;
+                if found.total >= EXACT_TOTAL_UP_TO {
+                    found.total_exact = false;
+                    break;
                 }
-                found.total_exact = false;
-                break;
+                // Enough events: count the rest of the days from the tuple
+                // table's row counts, where no other filter needs the rows.
+                let countable = days[i..]
+                    .iter()
+                    .take(8 * threads)
+                    .take_while(|&&d| text_only && whole_day(d) && !f.words.is_empty() && !st.mem.contains_key(&d))
+                    .count();
+                if countable == 0 {
+                    found.total_exact = false;
+                    break;
+                }
+                let segs: Vec<&Arc<Segment>> = days[i..i + countable].iter().flat_map(|d| st.segs.get(d).into_iter().flatten()).collect();
+                for (seg, n) in segs.iter().zip(par_map(&segs, threads, |seg| seg.count_words(&f.words))) {
+                    match n {
+                        Ok(n) => found.total += n,
+                        Err(e) => self.note_damage(seg, &e),
+                    }
+                }
+                i += countable;
+                continue;
             }
-            let mut hits = Vec::new();
-            let mut srcs = Vec::new();
-            let mut kept = Decoded::default();
-            self.search_day(&st, day, q, &f, &mut hits, &mut srcs, &mut kept)?;
-            found.total += hits.len() as u64;
-            if q.newest_first {
-                hits.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(b.3.cmp(&a.3)));
-            } else {
-                hits.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)).then(a.3.cmp(&b.3)));
-            }
-            let want = q.limit.saturating_sub(found.events.len()).min(hits.len());
-            if want > 0 {
-                found.events.extend(self.materialize(&st, &srcs, &hits[..want], &kept)?);
+            // Days are searched `threads` at a time, results taken in order;
+            // the first alone, as a common word's first day is all it needs.
+            let n = if i == 0 { 1 } else { threads };
+            let chunk = &days[i..(i + n).min(days.len())];
+            i += chunk.len();
+            let results = par_map(chunk, threads, |&day| {
+                let (mut hits, mut srcs, mut kept) = (Vec::new(), Vec::new(), Decoded::default());
+                self.search_day(&st, day, q, &f, &mut hits, &mut srcs, &mut kept).map(|()| (hits, srcs, kept))
+            });
+            for r in results {
+                let (mut hits, srcs, kept) = r?;
+                found.total += hits.len() as u64;
+                if q.newest_first {
+                    hits.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(b.3.cmp(&a.3)));
+                } else {
+                    hits.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)).then(a.3.cmp(&b.3)));
+                }
+                let want = q.limit.saturating_sub(found.events.len()).min(hits.len());
+                if want > 0 {
+                    found.events.extend(self.materialize(&st, &srcs, &hits[..want], &kept)?);
+                }
             }
         }
         Ok(found)
@@ -721,8 +799,10 @@ impl EventStore for EmbeddedStore {
             return Ok(gone);
         }
         let mut st = self.state.write().unwrap();
-        // Buffered events of those days go to segments first, so the WAL never replays them back.
-        if gone.iter().any(|p| st.mem.contains_key(&day_of(p.from_ms))) {
+        // Everything buffered goes to segments first: the MANIFEST written
+        // below carries the agents' marks, and a WAL replayed under marks
+        // that already cover its events would skip them as duplicates.
+        if st.mem_events > 0 {
             st.flush()?;
         }
         for p in &gone {

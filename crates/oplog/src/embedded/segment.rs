@@ -5,18 +5,23 @@
 //! distinct combination of text fields it has) and `R` (time deltas, pc and
 //! user runs, kind, numeric fields). The distinct texts live once per segment:
 //! a tuple table and a string table, both in zstd chunks of [`CHUNK`] entries.
-//! The keyword index maps each character bigram to the sorted list of tuple
-//! ids whose texts contain it; its keys and offsets are stored raw and are
+//! The keyword index maps each character trigram (see [`codec::trigrams`])
+//! to the sorted list of tuple ids whose texts contain it. Its keys are stored in blocks of
+//! [`KEY_BLOCK`] (delta varints) under a raw table of block heads that is
 //! binary-searched in the memory map. Every section has a crc32, checked on
 //! first use; the footer (section table) has its own crc32, checked at open.
 //!
 //! ```text
-//! sections... | footer: n, (offset u64, len u64, crc u32)*n | footer_len u32 | footer_crc u32 | "LWSEG001"
-//! section 0 = meta, then T/R per row group, tuple chunks, string chunks, tuple counts,
-//!             index keys (u64 LE), index offsets (u32 LE), postings (delta varints)
+//! sections... | footer: n, (offset u64, len u64, crc u32)*n | footer_len u32 | footer_crc u32 | "LWSEG002"
+//! section 0 = meta, then T/R per row group, tuple chunks (each tuple with its row count,
+//!             and its rows when rare),
+//!             string chunks, key block heads (first key u64, block offset u32, postings offset u32),
+//!             key blocks (n, then key delta and postings length per key), postings (delta varints)
 //! ```
+//! Version 1 ("LWSEG001": bigram index, chunks of 1024, 65,536-row groups)
+//! is no longer read: it was never shipped.
 
-use super::codec::{self, put_str, put_var, FxMap, FxSet, Reader, NNUM, NTEXT};
+use super::codec::{self, put_str, put_var, FxMap, Reader, NNUM, NTEXT};
 use super::mem::{MemPart, Row};
 use crate::{OplogError, Result};
 use std::fs::File;
@@ -24,9 +29,29 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-pub const RG_ROWS: usize = 65_536;
-pub const CHUNK: usize = 1024;
-const MAGIC: &[u8; 8] = b"LWSEG001";
+/// Decoded tuple chunks of one segment by chunk number.
+pub type TupleCache = FxMap<usize, Vec<TupleEntry>>;
+
+/// A tuple of the tuple table: its string ids + 1 (0 = absent), how many rows
+/// have it, and for a rare tuple (at most [`RARE_ROWS`] rows) those rows.
+#[derive(Clone, Default)]
+pub struct TupleEntry {
+    pub strings: [u32; NTEXT],
+    pub rows: u32,
+    pub row_ids: Vec<u32>,
+}
+
+/// Tuples with at most this many rows list them: a rare word's rows are then
+/// found without reading the row groups' tuple columns.
+pub const RARE_ROWS: u32 = 8;
+
+/// Rows per row group: a rare word's hits cost one group's decoding each.
+pub const RG_ROWS: usize = 8_192;
+/// Tuples or strings per compressed chunk: checking a candidate's text costs one chunk.
+pub const CHUNK: usize = 128;
+const MAGIC: &[u8; 8] = b"LWSEG002";
+/// Keys per block of the trigram index.
+const KEY_BLOCK: usize = 128;
 
 #[derive(Debug, Clone)]
 pub struct RgMeta {
@@ -58,13 +83,12 @@ impl Meta {
     pub fn sec_r(&self, rg: usize) -> usize { 2 + 2 * rg }
     pub fn sec_tuple_chunk(&self, c: usize) -> usize { 1 + 2 * self.rgs.len() + c }
     pub fn sec_string_chunk(&self, c: usize) -> usize { 1 + 2 * self.rgs.len() + self.n_tuple_chunks() + c }
-    pub fn sec_counts(&self) -> usize { 1 + 2 * self.rgs.len() + self.n_tuple_chunks() + self.n_string_chunks() }
-    pub fn sec_keys(&self) -> usize { self.sec_counts() + 1 }
-    pub fn sec_offs(&self) -> usize { self.sec_counts() + 2 }
-    pub fn sec_postings(&self) -> usize { self.sec_counts() + 3 }
+    pub fn sec_keys(&self) -> usize { 1 + 2 * self.rgs.len() + self.n_tuple_chunks() + self.n_string_chunks() }
+    pub fn sec_offs(&self) -> usize { self.sec_keys() + 1 }
+    pub fn sec_postings(&self) -> usize { self.sec_keys() + 2 }
     /// Per row group, the distinct tuple ids in it: rare words skip the groups without them.
-    pub fn sec_rg_tuples(&self) -> usize { self.sec_counts() + 4 }
-    fn n_sections(&self) -> usize { self.sec_counts() + 5 }
+    pub fn sec_rg_tuples(&self) -> usize { self.sec_keys() + 3 }
+    fn n_sections(&self) -> usize { self.sec_keys() + 4 }
 
     fn encode(&self) -> Vec<u8> {
         let mut o = Vec::new();
@@ -167,6 +191,12 @@ pub fn write(part: &MemPart, path: &Path, level: i32) -> Result<()> {
         .map(|r| Row { pc: pc_new[r.pc as usize], tuple: tuple_new[r.tuple as usize], ..*r })
         .collect();
     rows.sort_by_key(|r| (r.pc, r.time));
+    let mut rare_rows: Vec<Vec<u32>> = vec![Vec::new(); tuples.len()];
+    for (i, r) in rows.iter().enumerate() {
+        if freq[order[r.tuple as usize] as usize] <= RARE_ROWS {
+            rare_rows[r.tuple as usize].push(i as u32);
+        }
+    }
 
     let mut meta = Meta {
         rows: rows.len() as u64,
@@ -220,9 +250,9 @@ pub fn write(part: &MemPart, path: &Path, level: i32) -> Result<()> {
         }
         sections.push(z(&o, level)?);
     }
-    for chunk in tuples.chunks(CHUNK) {
+    for (c, chunk) in tuples.chunks(CHUNK).enumerate() {
         let mut o = Vec::new();
-        for t in chunk {
+        for (i, t) in chunk.iter().enumerate() {
             let mut mask = 0u64;
             for (i, s) in t.iter().enumerate() {
                 if *s != 0 {
@@ -230,6 +260,15 @@ pub fn write(part: &MemPart, path: &Path, level: i32) -> Result<()> {
                 }
             }
             put_var(&mut o, mask);
+            let n = freq[order[c * CHUNK + i] as usize];
+            put_var(&mut o, n as u64);
+            if n <= RARE_ROWS {
+                let mut prev = 0u32;
+                for (k, &row) in rare_rows[c * CHUNK + i].iter().enumerate() {
+                    put_var(&mut o, if k == 0 { row as u64 } else { (row - prev) as u64 });
+                    prev = row;
+                }
+            }
             for s in t.iter().filter(|s| **s != 0) {
                 put_var(&mut o, *s as u64 - 1);
             }
@@ -243,13 +282,8 @@ pub fn write(part: &MemPart, path: &Path, level: i32) -> Result<()> {
         }
         sections.push(z(&o, level.max(9))?);
     }
-    let mut c = Vec::new();
-    for &t in &order {
-        put_var(&mut c, freq[t as usize] as u64);
-    }
-    sections.push(z(&c, level)?);
 
-    // Keyword index: bigram -> tuple ids.
+    // Keyword index: trigram -> tuple ids.
     let mut index: FxMap<u64, Vec<u32>> = FxMap::default();
     let mut grams = Vec::new();
     let mut str_grams: Vec<Option<Vec<u64>>> = vec![None; strings.len()];
@@ -258,7 +292,7 @@ pub fn write(part: &MemPart, path: &Path, level: i32) -> Result<()> {
         for &s in t.iter().filter(|s| **s != 0) {
             let g = str_grams[s as usize - 1].get_or_insert_with(|| {
                 let mut v = Vec::new();
-                codec::bigrams(strings[s as usize - 1], &mut v);
+                codec::trigrams(strings[s as usize - 1], &mut v);
                 v.sort_unstable();
                 v.dedup();
                 v
@@ -273,17 +307,25 @@ pub fn write(part: &MemPart, path: &Path, level: i32) -> Result<()> {
     }
     let mut keys: Vec<u64> = index.keys().copied().collect();
     keys.sort_unstable();
-    let (mut kb, mut ob, mut pb) = (Vec::with_capacity(keys.len() * 8), Vec::with_capacity(keys.len() * 4 + 4), Vec::new());
-    for k in &keys {
-        kb.extend_from_slice(&k.to_le_bytes());
-        ob.extend_from_slice(&(pb.len() as u32).to_le_bytes());
-        let mut prev = 0u32;
-        for (i, &t) in index[k].iter().enumerate() {
-            put_var(&mut pb, if i == 0 { t as u64 } else { (t - prev) as u64 });
-            prev = t;
+    let (mut kb, mut ob, mut pb) = (Vec::new(), Vec::new(), Vec::new());
+    for block in keys.chunks(KEY_BLOCK) {
+        kb.extend_from_slice(&block[0].to_le_bytes());
+        kb.extend_from_slice(&(ob.len() as u32).to_le_bytes());
+        kb.extend_from_slice(&(pb.len() as u32).to_le_bytes());
+        put_var(&mut ob, block.len() as u64);
+        let mut prev_key = block[0];
+        for k in block {
+            put_var(&mut ob, k - prev_key);
+            prev_key = *k;
+            let start = pb.len();
+            let mut prev = 0u32;
+            for (i, &t) in index[k].iter().enumerate() {
+                put_var(&mut pb, if i == 0 { t as u64 } else { (t - prev) as u64 });
+                prev = t;
+            }
+            put_var(&mut ob, (pb.len() - start) as u64);
         }
     }
-    ob.extend_from_slice(&(pb.len() as u32).to_le_bytes());
     sections.push(kb);
     sections.push(ob);
     sections.push(pb);
@@ -410,7 +452,11 @@ impl Segment {
         let bad = |why: &str| OplogError::Io(format!("{}: {why}", path.display()));
         let n = map.len();
         if n < 16 || &map[n - 8..] != MAGIC {
-            return Err(bad("truncated (no end marker)"));
+            return Err(bad(if map.get(n.saturating_sub(8)..) == Some(b"LWSEG001") {
+                "format version 1 (before the trigram index) is no longer read"
+            } else {
+                "truncated (no end marker)"
+            }));
         }
         let flen = u32::from_le_bytes(map[n - 16..n - 12].try_into().unwrap()) as usize;
         let fcrc = u32::from_le_bytes(map[n - 12..n - 8].try_into().unwrap());
@@ -516,7 +562,12 @@ impl Segment {
     }
 
     /// Tuple `t` as string ids + 1 (0 = absent), from decoded chunks (cached by the caller).
-    pub fn tuple(&self, t: u32, cache: &mut FxMap<usize, Vec<[u32; NTEXT]>>) -> Result<[u32; NTEXT]> {
+    pub fn tuple(&self, t: u32, cache: &mut TupleCache) -> Result<[u32; NTEXT]> { Ok(self.tuple_entry(t, cache)?.strings) }
+
+    /// How many rows of the segment have tuple `t`.
+    pub fn tuple_rows(&self, t: u32, cache: &mut TupleCache) -> Result<u32> { Ok(self.tuple_entry(t, cache)?.rows) }
+
+    pub fn tuple_entry<'c>(&self, t: u32, cache: &'c mut TupleCache) -> Result<&'c TupleEntry> {
         let c = t as usize / CHUNK;
         if !cache.contains_key(&c) {
             let b = self.unzip(self.meta.sec_tuple_chunk(c))?;
@@ -524,17 +575,42 @@ impl Segment {
             let mut v = Vec::with_capacity(CHUNK);
             while !r.done() {
                 let mask = r.var()?;
-                let mut tup = [0u32; NTEXT];
-                for (i, s) in tup.iter_mut().enumerate() {
+                let mut e = TupleEntry { rows: r.var()? as u32, ..Default::default() };
+                if e.rows <= RARE_ROWS {
+                    let mut prev = 0u32;
+                    for k in 0..e.rows {
+                        let d = r.var()? as u32;
+                        prev = if k == 0 { d } else { prev.checked_add(d).ok_or_else(codec::corrupt)? };
+                        if prev as u64 >= self.meta.rows {
+                            return Err(codec::corrupt());
+                        }
+                        e.row_ids.push(prev);
+                    }
+                }
+                for (i, s) in e.strings.iter_mut().enumerate() {
                     if mask & (1 << i) != 0 {
                         *s = r.var()? as u32 + 1;
                     }
                 }
-                v.push(tup);
+                v.push(e);
             }
             cache.insert(c, v);
         }
-        cache[&c].get(t as usize % CHUNK).copied().ok_or_else(codec::corrupt)
+        cache[&c].get(t as usize % CHUNK).ok_or_else(codec::corrupt)
+    }
+
+    /// The rows of `tuples` when every one is rare (listed), ascending; `None` otherwise.
+    pub fn rows_of(&self, tuples: &[u32], cache: &mut TupleCache) -> Result<Option<Vec<u32>>> {
+        let mut out = Vec::new();
+        for &t in tuples {
+            let e = self.tuple_entry(t, cache)?;
+            if e.rows > RARE_ROWS {
+                return Ok(None);
+            }
+            out.extend_from_slice(&e.row_ids);
+        }
+        out.sort_unstable();
+        Ok(Some(out))
     }
 
     pub fn string_chunk(&self, c: usize) -> Result<Vec<String>> {
@@ -575,110 +651,144 @@ impl Segment {
         Ok(out)
     }
 
-    pub fn tuple_counts(&self) -> Result<Vec<u32>> {
-        let b = self.unzip(self.meta.sec_counts())?;
-        let mut r = Reader::new(&b);
-        let mut v = Vec::with_capacity(self.meta.n_tuples as usize);
-        while !r.done() {
-            v.push(r.var()? as u32);
-        }
-        Ok(v)
-    }
-
-    /// Tuple ids whose texts contain the bigram, ascending.
-    fn posting(&self, key: u64) -> Result<Vec<u32>> {
-        let keys = self.raw(self.meta.sec_keys())?;
-        let n = keys.len() / 8;
-        let at = |i: usize| u64::from_le_bytes(keys[i * 8..i * 8 + 8].try_into().unwrap());
-        let (mut lo, mut hi) = (0usize, n);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            if at(mid) < key {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        if lo == n || at(lo) != key {
-            return Ok(Vec::new());
-        }
-        let offs = self.raw(self.meta.sec_offs())?;
-        let off = |i: usize| -> Result<usize> {
-            Ok(u32::from_le_bytes(offs.get(i * 4..i * 4 + 4).ok_or_else(codec::corrupt)?.try_into().unwrap()) as usize)
+    /// Postings of the trigram keys in [lo, hi) (version 2), each list ascending.
+    fn trigram_postings(&self, lo: u64, hi: u64) -> Result<Vec<Vec<u32>>> {
+        let heads = self.raw(self.meta.sec_keys())?;
+        let nb = heads.len() / 16;
+        let head = |i: usize| -> (u64, usize, usize) {
+            let h = &heads[i * 16..i * 16 + 16];
+            (
+                u64::from_le_bytes(h[0..8].try_into().unwrap()),
+                u32::from_le_bytes(h[8..12].try_into().unwrap()) as usize,
+                u32::from_le_bytes(h[12..16].try_into().unwrap()) as usize,
+            )
         };
-        let (a, b) = (off(lo)?, off(lo + 1)?);
-        let p = self.raw(self.meta.sec_postings())?;
-        let mut r = Reader::new(p.get(a..b).ok_or_else(codec::corrupt)?);
-        let mut v = Vec::new();
-        let mut prev = 0u32;
-        while !r.done() {
-            let d = r.var()? as u32;
-            prev = if v.is_empty() { d } else { prev + d };
-            v.push(prev);
+        // The last block whose first key is <= lo.
+        let (mut a, mut b) = (0usize, nb);
+        while a < b {
+            let mid = (a + b) / 2;
+            if head(mid).0 <= lo {
+                a = mid + 1;
+            } else {
+                b = mid;
+            }
         }
-        Ok(v)
+        let mut block = a.saturating_sub(1);
+        let blocks = self.raw(self.meta.sec_offs())?;
+        let postings = self.raw(self.meta.sec_postings())?;
+        let mut out = Vec::new();
+        while block < nb {
+            let (first, boff, mut poff) = head(block);
+            if first >= hi {
+                break;
+            }
+            let mut r = Reader::new(blocks.get(boff..).ok_or_else(codec::corrupt)?);
+            let mut key = first;
+            for _ in 0..r.var()? {
+                key += r.var()?;
+                let len = r.var()? as usize;
+                if key >= hi {
+                    return Ok(out);
+                }
+                if key >= lo {
+                    let mut pr = Reader::new(postings.get(poff..poff + len).ok_or_else(codec::corrupt)?);
+                    let mut v = Vec::new();
+                    let mut prev = 0u32;
+                    while !pr.done() {
+                        let d = pr.var()? as u32;
+                        prev = if v.is_empty() { d } else { prev + d };
+                        v.push(prev);
+                    }
+                    out.push(v);
+                }
+                poff += len;
+            }
+            block += 1;
+        }
+        Ok(out)
     }
 
-    /// The tuple ids whose texts contain every word (already folded).
-    ///
-    /// The bigram lists of all words are intersected first; only the tuples
-    /// left are checked against the text (once per distinct string).
-    pub fn match_words(&self, words: &[String]) -> Result<FxSet<u32>> {
-        let mut result: Option<Vec<u32>> = None;
-        let mut tcache = FxMap::default();
-        let mut verify: Vec<&str> = Vec::new();
-        let mut short: Vec<&str> = Vec::new();
-        for w in words {
-            let n = w.chars().count();
-            if n < 2 {
-                short.push(w.as_str());
-                continue;
-            }
-            let mut grams = Vec::new();
-            codec::bigrams(w, &mut grams);
-            grams.sort_unstable();
-            grams.dedup();
-            let mut lists = Vec::with_capacity(grams.len());
-            for g in grams {
-                let p = self.posting(g)?;
-                if p.is_empty() {
-                    return Ok(FxSet::default());
+    /// Candidate tuples for one folded word, from the index: `None` for an
+    /// empty word, else the ascending ids and whether they certainly contain it.
+    fn word_candidates(&self, w: &str) -> Result<Option<(Vec<u32>, bool)>> {
+        let mut lists = Vec::new();
+        let exact;
+        {
+            match codec::trigram_query(w) {
+                None => return Ok(None),
+                Some(codec::TrigramQuery::Range(lo, hi)) => {
+                    let mut all: Vec<u32> = self.trigram_postings(lo, hi)?.concat();
+                    all.sort_unstable();
+                    all.dedup();
+                    return Ok(Some((all, true)));
                 }
-                lists.push(p);
-            }
-            lists.sort_by_key(|l| l.len());
-            let mut acc = match &result {
-                Some(prev) if prev.len() < lists[0].len() => intersect(prev, &lists[0]),
-                Some(prev) => intersect(&lists[0], prev),
-                None => lists.swap_remove(0),
-            };
-            if result.is_some() {
-                lists.swap_remove(0);
-            }
-            lists.sort_by_key(|l| l.len());
-            for l in &lists {
-                if acc.is_empty() {
-                    break;
+                Some(codec::TrigramQuery::All { keys, exact: e }) => {
+                    for k in keys {
+                        let p = self.trigram_postings(k, k + 1)?.pop().unwrap_or_default();
+                        if p.is_empty() {
+                            return Ok(Some((Vec::new(), true)));
+                        }
+                        lists.push(p);
+                    }
+                    exact = e;
                 }
-                acc = intersect(&acc, l);
             }
+        }
+        lists.sort_by_key(|l| l.len());
+        let mut it = lists.into_iter();
+        let mut acc = it.next().unwrap_or_default();
+        for l in it {
             if acc.is_empty() {
-                return Ok(FxSet::default());
+                break;
             }
-            if n > 2 && !verify.contains(&w.as_str()) {
-                verify.push(w.as_str());
+            acc = intersect(&acc, &l);
+        }
+        Ok(Some((acc, exact)))
+    }
+
+    /// How many rows contain every word: the matching tuples' row counts, no row read.
+    pub fn count_words(&self, words: &[String]) -> Result<u64> {
+        let mut tcache = TupleCache::default();
+        let mut n = 0u64;
+        for t in self.matching(words, &mut tcache)? {
+            n += self.tuple_rows(t, &mut tcache)? as u64;
+        }
+        Ok(n)
+    }
+
+    /// The tuple ids (ascending) whose texts contain every word (already
+    /// folded); the chunks it decodes stay in `tcache`.
+    ///
+    /// The index lists of all words are intersected first; only the tuples
+    /// left are checked against the text (once per distinct string), and
+    /// only for words the index cannot answer exactly.
+    pub fn matching(&self, words: &[String], tcache: &mut TupleCache) -> Result<Vec<u32>> {
+        let mut result: Option<Vec<u32>> = None;
+        let mut verify: Vec<&str> = Vec::new();
+        for w in words {
+            if let Some((list, exact)) = self.word_candidates(w)? {
+                let acc = match &result {
+                    Some(prev) => intersect(prev, &list),
+                    None => list,
+                };
+                if acc.is_empty() {
+                    return Ok(Vec::new());
+                }
+                if !exact && !verify.contains(&w.as_str()) {
+                    verify.push(w.as_str());
+                }
+                result = Some(acc);
             }
-            result = Some(acc);
         }
         if let Some(acc) = &mut result {
-            // Bigrams can all be present without the word: check the text.
+            // Trigrams can all be present without the word: check the text.
             let mut fcache = FxMap::default();
             for ws in verify.chunks(64) {
                 let full: u64 = if ws.len() == 64 { u64::MAX } else { (1u64 << ws.len()) - 1 };
                 let mut memo: FxMap<u32, u64> = FxMap::default();
                 let mut keep = Vec::with_capacity(acc.len());
                 for &t in acc.iter() {
-                    let tup = self.tuple(t, &mut tcache)?;
+                    let tup = self.tuple(t, tcache)?;
                     let mut have = 0u64;
                     for &s in tup.iter().filter(|s| **s != 0) {
                         let m = match memo.get(&s) {
@@ -706,45 +816,11 @@ impl Segment {
                 }
                 *acc = keep;
                 if acc.is_empty() {
-                    return Ok(FxSet::default());
+                    return Ok(Vec::new());
                 }
             }
         }
-        for w in short {
-            // One character: no unigram index; scan the distinct strings (not the events).
-            let mut hit_strings = FxSet::default();
-            for c in 0..self.meta.n_string_chunks() {
-                for (i, s) in self.string_chunk(c)?.iter().enumerate() {
-                    if codec::folded(s).contains(w) {
-                        hit_strings.insert((c * CHUNK + i + 1) as u32);
-                    }
-                }
-            }
-            let mut v = Vec::new();
-            if !hit_strings.is_empty() {
-                match &result {
-                    Some(prev) => {
-                        for &t in prev {
-                            if self.tuple(t, &mut tcache)?.iter().any(|s| *s != 0 && hit_strings.contains(s)) {
-                                v.push(t);
-                            }
-                        }
-                    }
-                    None => {
-                        for t in 0..self.meta.n_tuples {
-                            if self.tuple(t, &mut tcache)?.iter().any(|s| *s != 0 && hit_strings.contains(s)) {
-                                v.push(t);
-                            }
-                        }
-                    }
-                }
-            }
-            if v.is_empty() {
-                return Ok(FxSet::default());
-            }
-            result = Some(v);
-        }
-        Ok(result.unwrap_or_default().into_iter().collect())
+        Ok(result.unwrap_or_default())
     }
 
     /// String `id1` folded, from decompressed chunks (cached by the caller as
