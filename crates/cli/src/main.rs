@@ -167,6 +167,9 @@ struct ServeArgs {
     /// 操作ログの保存日数 (days operation logs are kept; whole days are deleted after)
     #[arg(long, default_value_t = 3 * 366 + 31)]
     log_retention_days: u32,
+    /// 操作ログを PostgreSQL に置く (postgres://...; 月ごとの区画). 既定は DATA/oplog の組み込みエンジン
+    #[arg(long, env = "LANWARD_LOG_DATABASE")]
+    log_database: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -301,6 +304,7 @@ fn real_main() -> Result<()> {
             config.inventory_interval_secs = a.inventory_interval;
             config.splay_secs = a.splay;
             config.oplog_retention_days = a.log_retention_days.max(1);
+            config.oplog_database_url = a.log_database;
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(lanward_server::serve(config, shutdown_signal()))
         }

@@ -45,6 +45,10 @@ pub struct ServerConfig {
     pub splay_secs: u64,
     /// Days operation logs are kept (the contract's 3 years and a margin).
     pub oplog_retention_days: u32,
+    /// `postgres://...` for the operation logs (partitioned by month); `None`
+    /// keeps them in the embedded engine under `DATA/oplog`, which is smaller
+    /// and faster on one server (see ARCHITECTURE.md, operation logs).
+    pub oplog_database_url: Option<String>,
 }
 
 impl ServerConfig {
@@ -59,6 +63,7 @@ impl ServerConfig {
             inventory_interval_secs: 3600,
             splay_secs: 30,
             oplog_retention_days: 3 * 366 + 31,
+            oplog_database_url: None,
         }
     }
 
@@ -97,7 +102,10 @@ pub async fn serve(config: ServerConfig, shutdown: impl std::future::Future<Outp
     let local = listener.local_addr()?;
     let scheme = if config.insecure_http { "http" } else { "https" };
     // Tests and scripts read the actual address here (the port may be 0).
-    std::fs::write(config.data_dir.join("server.url"), format!("{scheme}://{local}\n"))?;
+    // Written aside and renamed, so a reader never sees it half written.
+    let url_tmp = config.data_dir.join("server.url.tmp");
+    std::fs::write(&url_tmp, format!("{scheme}://{local}\n"))?;
+    std::fs::rename(&url_tmp, config.data_dir.join("server.url"))?;
     tracing::info!(%local, scheme, backend = state.store.backend(), "lanward server listening");
     mail::start(&state, mail::server_url(scheme, local, &config.tls_names));
 

@@ -89,7 +89,7 @@ impl AppState {
         let ingest = Ingest::start(store.clone());
         let config_dir = config.data_dir.clone();
         let rules = store.alert_rules().map_err(|e| anyhow::anyhow!("{e}"))?;
-        let oplog = open_oplog(&config_dir)?;
+        let oplog = open_oplog(&config_dir, config.oplog_database_url.as_deref())?;
         let event_ingest = crate::ingest::EventIngest::start(oplog.clone());
         let mail = crate::mail::load(&config_dir, &config.tls_names)?.map(Arc::new);
         Ok(Arc::new(AppState {
@@ -146,7 +146,11 @@ impl AppState {
 
 /// Opens the operation-log store; damaged partitions are reported and
 /// left aside, the rest serves.
-fn open_oplog(data_dir: &std::path::Path) -> Result<Arc<dyn lanward_oplog::EventStore>> {
+fn open_oplog(data_dir: &std::path::Path, database: Option<&str>) -> Result<Arc<dyn lanward_oplog::EventStore>> {
+    if let Some(url) = database {
+        let store = lanward_oplog::postgres::PgEventStore::connect(url).map_err(|e| anyhow::anyhow!("操作ログのデータベースを開けません (--log-database): {e}"))?;
+        return Ok(Arc::new(store));
+    }
     let dir = data_dir.join("oplog");
     let store = lanward_oplog::embedded::EmbeddedStore::open(&dir).map_err(|e| anyhow::anyhow!("操作ログを開けません ({}): {e}", dir.display()))?;
     for (partition, reason) in lanward_oplog::EventStore::damaged(&store) {

@@ -85,10 +85,39 @@ fn a_process_started_here_is_found_in_the_server_logs() {
 /// twice; a clock far ahead is filed at reception time.
 #[test]
 fn event_batches_are_checked_deduplicated_and_clamped() {
+    let tmp = tempfile::tempdir().unwrap();
+    batches_checked_deduplicated_and_clamped(&Server::start(&tmp.path().join("srv"), false, &[]));
+}
+
+/// The same with the operation logs in PostgreSQL (`--log-database`).
+#[test]
+fn event_batches_in_postgresql_are_checked_deduplicated_and_clamped() {
+    let Ok(pg) = std::env::var("LANWARD_TEST_PG") else {
+        eprintln!("LANWARD_TEST_PG not set: PostgreSQL run skipped");
+        return;
+    };
+    let schema = format!("lw_oplog_e2e_{}", std::process::id());
+    let mut admin = postgres::Client::connect(&pg, postgres::NoTls).unwrap();
+    admin.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")).unwrap();
+    let url = if pg.starts_with("postgres://") || pg.starts_with("postgresql://") {
+        format!("{pg}{}options=-c%20search_path%3D{schema}", if pg.contains('?') { "&" } else { "?" })
+    } else {
+        format!("{pg} options='-c search_path={schema}'")
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("srv"), false, &["--log-database", &url]);
+    batches_checked_deduplicated_and_clamped(&server);
+    // The events are in PostgreSQL, none in the embedded engine's directory.
+    let n: i64 = admin.query_one(&format!("SELECT count(*) FROM {schema}.oplog_events"), &[]).unwrap().get(0);
+    assert_eq!(n, 3);
+    assert!(!tmp.path().join("srv/oplog").exists());
+    drop(server);
+    admin.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).unwrap();
+}
+
+fn batches_checked_deduplicated_and_clamped(server: &Server) {
     use lanward_agent::client::ServerClient;
     use lanward_proto::oplog::{Detail, Event, EventAck, EventBatch, EventKind};
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("srv"), false, &[]);
     let token = server.create_token("HQ", "1h", 5);
     let id = lanward_agent::client::enroll(&server.url, &token, "SUIDO-PC-0123", "windows", (None, vec![]), lanward_agent::identity::generate_key()).unwrap();
     let client = ServerClient::unauthenticated(&server.url, None).unwrap().with_signer(id.enrolment.agent_id.clone(), std::sync::Arc::new(id.key.clone()));
@@ -107,7 +136,7 @@ fn event_batches_are_checked_deduplicated_and_clamped() {
     // The answer was lost: the same batch again stores nothing twice.
     let again: EventAck = client.post_json("/api/v1/agent/events", &batch).unwrap();
     assert_eq!((again.acked_through, again.stored, again.duplicates), (3, 0, 3));
-    let all = search_all(&server);
+    let all = search_all(server);
     assert_eq!(all["total"], 3, "{all}");
     // Japanese two-character words are found.
     assert_eq!(server.get_json("/api/v1/logs?from=2000-01-01&text=%E4%BA%88%E7%AE%97")["total"], 1);

@@ -60,9 +60,12 @@ impl Server {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
+            // Complete only with its newline (older servers wrote it in place).
             if let Ok(url) = std::fs::read_to_string(self.data.join("server.url")) {
-                self.url = url.trim().to_string();
-                break;
+                if url.ends_with('\n') {
+                    self.url = url.trim().to_string();
+                    break;
+                }
             }
             if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
                 panic!("server exited with {status}: {}", std::fs::read_to_string(self.data.with_extension("log")).unwrap_or_default());
