@@ -79,3 +79,18 @@ pub(crate) fn read_small(path: &Path, cap: u64) -> Result<Vec<u8>, Error> {
     }
     Ok(buf)
 }
+
+/// Parse one JSON document of type `T`, refusing anything after it, and
+/// name the JSON path on failure (`manifest.content.chunks[3].size`).
+/// Trailing bytes must be refused: otherwise a signed manifest followed by
+/// junk would verify, and "a changed byte" would go unnoticed.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, (String, String)> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path.is_empty() || path == "." { "(document)".to_string() } else { path };
+        (field, e.inner().to_string())
+    })?;
+    de.end().map_err(|e| ("(document)".to_string(), format!("unexpected data after the JSON document: {e}")))?;
+    Ok(value)
+}

@@ -4,7 +4,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use crate::fsutil::{read_small, write_atomic};
+use crate::fsutil::{parse_json, read_small, write_atomic};
 use crate::key::SigningKey;
 use crate::manifest::Manifest;
 use crate::Error;
@@ -62,9 +62,7 @@ pub fn write_unsigned(manifest: &Manifest, path: &Path) -> Result<(), Error> {
 /// Read an unsigned manifest file, naming the malformed field.
 pub fn read_unsigned(path: &Path) -> Result<Manifest, Error> {
     let bytes = read_small(path, MAX_MANIFEST_BYTES)?;
-    let de = &mut serde_json::Deserializer::from_slice(&bytes);
-    let manifest: Manifest = serde_path_to_error::deserialize(de)
-        .map_err(|e| Error::format(path, format!("{}: {}", e.path(), e.inner())))?;
+    let manifest: Manifest = parse_json(&bytes).map_err(|(field, detail)| Error::format(path, format!("{field}: {detail}")))?;
     manifest
         .check()
         .map_err(|(field, detail)| Error::format(path, format!("{field}: {detail}")))?;

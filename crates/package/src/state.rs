@@ -5,7 +5,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::chunk::{ChunkId, ChunkInfo, ChunkList};
-use crate::fsutil::{read_small, write_atomic};
+use crate::fsutil::{parse_json, read_small, write_atomic};
 use crate::manifest::{Manifest, ManifestId};
 use crate::store::ChunkStore;
 use crate::Error;
@@ -44,9 +44,7 @@ impl SeenSerials {
             Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => return Ok(SeenSerials::new()),
             Err(e) => return Err(e),
         };
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        let record: SeenSerials =
-            serde_path_to_error::deserialize(de).map_err(|e| Error::format(path, format!("{}: {}", e.path(), e.inner())))?;
+        let record: SeenSerials = parse_json(&bytes).map_err(|(field, detail)| Error::format(path, format!("{field}: {detail}")))?;
         if record.format != SERIALS_FORMAT {
             return Err(Error::format(path, format!("format: {:?}, expected {SERIALS_FORMAT:?}", record.format)));
         }
@@ -110,9 +108,7 @@ impl DownloadState {
             Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        let state: DownloadState =
-            serde_path_to_error::deserialize(de).map_err(|e| Error::format(path, format!("{}: {}", e.path(), e.inner())))?;
+        let state: DownloadState = parse_json(&bytes).map_err(|(field, detail)| Error::format(path, format!("{field}: {detail}")))?;
         if state.format != DOWNLOAD_FORMAT {
             return Err(Error::format(path, format!("format: {:?}, expected {DOWNLOAD_FORMAT:?}", state.format)));
         }

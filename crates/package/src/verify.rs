@@ -4,6 +4,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::Value;
 
+use crate::fsutil::parse_json;
 use crate::key::{KeyId, PublicKey};
 use crate::manifest::Manifest;
 use crate::sign::{SignedManifest, MAX_MANIFEST_BYTES, SIGNED_FORMAT};
@@ -70,12 +71,7 @@ pub fn verify(
             _ => {}
         }
     }
-    let de = &mut serde_json::Deserializer::from_slice(signed_bytes);
-    let signed: SignedManifest = serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path.is_empty() || path == "." { "(document)".to_string() } else { path };
-        malformed(field, e.inner().to_string())
-    })?;
+    let signed: SignedManifest = parse_json(signed_bytes).map_err(|(field, detail)| malformed(field, detail))?;
     if signed.format != SIGNED_FORMAT {
         return Err(malformed("format", format!("{:?}, expected {SIGNED_FORMAT:?}", signed.format)));
     }
