@@ -8,6 +8,8 @@ use crate::chunk::{chunk_reader, ChunkId, ChunkList, ChunkRefusal, MAX_CHUNK_SIZ
 use crate::fsutil::{create_new, parent_dir, sync_dir, temp_beside};
 use crate::Error;
 
+const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// A directory of chunks named by their SHA-256: the server's content
 /// repository and the agent's download cache. Layout: `ROOT/ab/abcd…`
 /// (two-digit fan-out so no directory grows huge), temporary files in
@@ -20,15 +22,25 @@ pub struct ChunkStore {
 }
 
 impl ChunkStore {
-    /// Open (creating if needed) the store at `root`. Leftover temp files
-    /// from a crash are removed.
+    /// Open (creating if needed) the store at `root`. Temp files older
+    /// than an hour are leftovers of a crash and are removed; younger ones
+    /// may belong to another process writing into the same store (the
+    /// server and a CLI import), so they are left alone.
     pub fn open(root: impl Into<PathBuf>) -> Result<ChunkStore, Error> {
         let root = root.into();
         let tmp = root.join("tmp");
         fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
         if let Ok(entries) = fs::read_dir(&tmp) {
             for entry in entries.flatten() {
-                let _ = fs::remove_file(entry.path());
+                let stale = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > STALE_TEMP);
+                if stale {
+                    let _ = fs::remove_file(entry.path());
+                }
             }
         }
         Ok(ChunkStore { root })
@@ -52,25 +64,32 @@ impl ChunkStore {
     /// content it made itself). Storing an existing chunk is a no-op.
     pub fn put(&self, bytes: &[u8]) -> Result<ChunkId, Error> {
         let id = ChunkId::of(bytes);
-        self.write_chunk(&id, bytes)?;
+        self.write_chunk(&id, bytes, false)?;
         Ok(id)
     }
 
     /// Store `bytes` that are supposed to be chunk `expected` (the agent
     /// storing a download). Bytes that do not hash to `expected` are
-    /// refused and nothing is written.
+    /// refused and nothing is written. A file already under that name is
+    /// replaced (atomically): the caller fetched the chunk because the
+    /// stored copy was missing or bad, so it must not be kept.
     pub fn put_verified(&self, expected: &ChunkId, bytes: &[u8]) -> Result<(), Error> {
         ChunkRefusal::check(expected, bytes)?;
-        self.write_chunk(expected, bytes)
+        self.write_chunk(expected, bytes, true)
     }
 
-    fn write_chunk(&self, id: &ChunkId, bytes: &[u8]) -> Result<(), Error> {
+    fn write_chunk(&self, id: &ChunkId, bytes: &[u8], replace: bool) -> Result<(), Error> {
         let path = self.path_of(id);
-        if path.is_file() {
+        // Same name and same length: the same content unless the disk
+        // damaged it, which reads detect.
+        if !replace && fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() == bytes.len() as u64) {
             return Ok(());
         }
         let dir = parent_dir(&path).to_path_buf();
-        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        if !dir.is_dir() {
+            fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            sync_dir(&self.root).map_err(|e| Error::io(&self.root, e))?;
+        }
         let tmp = temp_beside(&self.root.join("tmp").join(id.to_hex()));
         let result = (|| {
             let mut f = create_new(&tmp, false).map_err(|e| Error::io(&tmp, e))?;
@@ -115,11 +134,12 @@ impl ChunkStore {
     }
 
     /// Chunk a stream into this store (the server importing an installer);
-    /// each chunk is written as soon as it is read.
-    pub fn add_reader<R: Read>(&self, reader: R, chunk_size: u64) -> Result<ChunkList, Error> {
+    /// each chunk is written as soon as it is read. `source` names the
+    /// stream in errors.
+    pub fn add_reader<R: Read>(&self, reader: R, chunk_size: u64, source: &Path) -> Result<ChunkList, Error> {
         let mut store_err = None;
         let result = chunk_reader(reader, chunk_size, |info, bytes| {
-            self.write_chunk(&info.id, bytes).map_err(|e| {
+            self.write_chunk(&info.id, bytes, false).map_err(|e| {
                 let msg = e.to_string();
                 store_err = Some(e);
                 io::Error::other(msg)
@@ -128,26 +148,14 @@ impl ChunkStore {
         match (result, store_err) {
             (_, Some(e)) => Err(e),
             (Ok(list), None) => Ok(list),
-            (Err(e), None) => Err(Error::Invalid { field: "content".into(), detail: e.to_string() }),
+            (Err(e), None) => Err(Error::io(source, e)),
         }
     }
 
     /// Chunk the file at `path` into this store.
     pub fn add_file(&self, path: &Path, chunk_size: u64) -> Result<ChunkList, Error> {
         let f = File::open(path).map_err(|e| Error::io(path, e))?;
-        let mut store_err = None;
-        let result = chunk_reader(io::BufReader::with_capacity(1 << 16, f), chunk_size, |info, bytes| {
-            self.write_chunk(&info.id, bytes).map_err(|e| {
-                let msg = e.to_string();
-                store_err = Some(e);
-                io::Error::other(msg)
-            })
-        });
-        match (result, store_err) {
-            (_, Some(e)) => Err(e),
-            (Ok(list), None) => Ok(list),
-            (Err(e), None) => Err(Error::io(path, e)),
-        }
+        self.add_reader(f, chunk_size, path)
     }
 }
 

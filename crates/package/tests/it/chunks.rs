@@ -67,7 +67,7 @@ fn a_large_file_is_chunked_as_a_stream() {
     let store = ChunkStore::open(dir.path().join("repo")).unwrap();
 
     let mut reader = Watching { inner: File::open(&src).unwrap(), store: &store, read: 0, chunks_seen_at: Vec::new(), max_request: 0 };
-    let list = store.add_reader(&mut reader, DEFAULT_CHUNK_SIZE).unwrap();
+    let list = store.add_reader(&mut reader, DEFAULT_CHUNK_SIZE, &src).unwrap();
 
     assert_eq!(list.total_size, len);
     assert_eq!(list.sha256, whole);
@@ -133,6 +133,11 @@ fn a_corrupted_chunk_is_refused() {
     let e = store.read_verified(&id).unwrap_err();
     assert!(matches!(e, Error::Chunk(_)), "{e:?}");
     assert!(e.to_string().starts_with("チャンクが壊れています (chunk does not match its hash: expected "), "{e}");
+    // Fetched again, the good copy replaces the bad one.
+    store.put_verified(&id, &good).unwrap();
+    assert_eq!(store.read_verified(&id).unwrap(), good);
+    // `put` of content already present keeps the file.
+    assert_eq!(store.put(&good).unwrap(), id);
     store.remove(&id).unwrap();
     assert!(!store.has(&id));
     assert!(matches!(store.read_verified(&id), Err(Error::MissingChunk(_))));
@@ -141,7 +146,7 @@ fn a_corrupted_chunk_is_refused() {
 
 fn small_list(store: &ChunkStore) -> (ChunkList, Vec<u8>) {
     let data: Vec<u8> = (0..2500u32).map(|i| (i % 253) as u8).collect();
-    (store.add_reader(&data[..], 1000).unwrap(), data)
+    (store.add_reader(&data[..], 1000, std::path::Path::new("memory")).unwrap(), data)
 }
 
 #[test]
@@ -171,4 +176,17 @@ fn assembly_checks_chunks_and_the_total_hash() {
     assert!(matches!(assemble(&store, &list, &out), Err(Error::MissingChunk(id)) if id == list.chunks[1].id));
     // No temp files left beside the output.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn opening_a_store_keeps_other_writers_temp_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ChunkStore::open(dir.path()).unwrap();
+    let fresh = store.root().join("tmp").join("being-written.tmp");
+    std::fs::write(&fresh, b"half a chunk").unwrap();
+    let again = ChunkStore::open(dir.path()).unwrap();
+    assert!(fresh.exists(), "a second opener deleted a temp file in use");
+    // Temp files never appear as chunks.
+    assert_eq!(chunk_files(&again), 0);
+    assert!(!again.has(&ChunkId::of(b"half a chunk")));
 }
