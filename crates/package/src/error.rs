@@ -14,6 +14,8 @@ pub enum Error {
     },
     #[error("{path}: 形式が正しくありません (malformed: {detail})")]
     Format { path: PathBuf, detail: String },
+    #[error("{path}: 既にあります。署名鍵は上書きしません (already exists: a signing key file is never overwritten; remove it first)")]
+    KeyFileExists { path: PathBuf },
     #[error("{field}: 値が正しくありません (invalid: {detail})")]
     Invalid { field: String, detail: String },
     #[error("{0}")]

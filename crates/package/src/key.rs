@@ -143,7 +143,12 @@ impl SigningKey {
 
     /// Write the key file atomically with mode 0600 (Unix). On Windows the
     /// file inherits its directory's ACL: keep it in a protected directory.
+    /// Refuses to replace an existing file: overwriting the signing key by
+    /// mistake would leave every agent pinned to a key nobody has.
     pub fn save(&self, path: &Path) -> Result<(), Error> {
+        if path.exists() {
+            return Err(Error::KeyFileExists { path: path.to_path_buf() });
+        }
         let text = format!("{SECRET_HEADER}\nkey-id: {}\nsecret: {}\n", self.id(), STANDARD.encode(self.0.to_bytes()));
         write_atomic(path, text.as_bytes(), true)
     }

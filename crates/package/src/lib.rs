@@ -35,4 +35,4 @@ pub use sign::{read_unsigned, sign, sign_file, write_unsigned, SignedManifest, S
 pub use state::{DownloadState, SeenSerials};
 pub use store::{assemble, ChunkStore};
 pub use time::format_utc;
-pub use verify::{verify, Refusal};
+pub use verify::{verify, verify_with_keys, Refusal};

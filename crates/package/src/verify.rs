@@ -5,7 +5,7 @@ use base64::Engine;
 use serde_json::Value;
 
 use crate::fsutil::parse_json;
-use crate::key::{KeyId, PublicKey};
+use crate::key::PublicKey;
 use crate::manifest::Manifest;
 use crate::sign::{SignedManifest, MAX_MANIFEST_BYTES, SIGNED_FORMAT};
 use crate::time::{format_utc, unix_seconds};
@@ -17,8 +17,8 @@ use crate::time::{format_utc, unix_seconds};
 pub enum Refusal {
     #[error("署名がありません (unsigned)")]
     Unsigned,
-    #[error("別の鍵で署名されています (signed by another key: {key_id}; this PC trusts {pinned})")]
-    OtherKey { key_id: String, pinned: KeyId },
+    #[error("別の鍵で署名されています (signed by another key: {key_id}; this PC trusts: {pinned})")]
+    OtherKey { key_id: String, pinned: String },
     #[error("改ざんされています (signature does not match)")]
     Tampered,
     #[error("期限切れです (expired at {})", format_utc(*expires_at))]
@@ -59,6 +59,18 @@ pub fn verify(
     now: SystemTime,
     last_seen_serial: Option<u64>,
 ) -> Result<Manifest, Refusal> {
+    verify_with_keys(signed_bytes, std::slice::from_ref(pinned), now, last_seen_serial)
+}
+
+/// `verify` against several pinned keys (during a key rotation the agent
+/// trusts the old and the new key): the manifest's key id picks the key.
+/// With no keys every manifest is refused as signed by another key.
+pub fn verify_with_keys(
+    signed_bytes: &[u8],
+    pinned_keys: &[PublicKey],
+    now: SystemTime,
+    last_seen_serial: Option<u64>,
+) -> Result<Manifest, Refusal> {
     if signed_bytes.len() as u64 > MAX_MANIFEST_BYTES {
         return Err(malformed("(file)", format!("{} bytes, more than {MAX_MANIFEST_BYTES}", signed_bytes.len())));
     }
@@ -76,9 +88,12 @@ pub fn verify(
         return Err(malformed("format", format!("{:?}, expected {SIGNED_FORMAT:?}", signed.format)));
     }
     let manifest = signed.manifest;
-    if manifest.key_id != pinned.id() {
-        return Err(Refusal::OtherKey { key_id: manifest.key_id.to_hex(), pinned: pinned.id() });
-    }
+    let Some(pinned) = pinned_keys.iter().find(|k| k.id() == manifest.key_id) else {
+        return Err(Refusal::OtherKey {
+            key_id: manifest.key_id.to_hex(),
+            pinned: pinned_keys.iter().map(|k| k.id().to_hex()).collect::<Vec<_>>().join(", "),
+        });
+    };
     let sig_bytes = STANDARD.decode(&signed.signature).map_err(|e| malformed("signature", format!("not base64: {e}")))?;
     let sig_arr: [u8; 64] =
         sig_bytes.as_slice().try_into().map_err(|_| malformed("signature", format!("expected 64 bytes, got {}", sig_bytes.len())))?;

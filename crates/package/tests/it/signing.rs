@@ -1,4 +1,6 @@
-use lanward_package::{read_unsigned, sign, sign_file, verify, write_unsigned, Error, PublicKey, Refusal, SigningKey};
+use lanward_package::{
+    read_unsigned, sign, sign_file, verify, verify_with_keys, write_unsigned, Error, PublicKey, Refusal, SigningKey,
+};
 
 use crate::common::{at, key, manifest, signed, NOW};
 
@@ -40,7 +42,7 @@ fn signed_by_another_key_is_refused_naming_it() {
     let theirs = key(2);
     let bytes = signed(&theirs, 1).to_bytes();
     let r = verify(&bytes, &ours.public_key(), at(NOW), None).unwrap_err();
-    assert_eq!(r, Refusal::OtherKey { key_id: theirs.id().to_hex(), pinned: ours.id() });
+    assert_eq!(r, Refusal::OtherKey { key_id: theirs.id().to_hex(), pinned: ours.id().to_hex() });
     assert!(r.to_string().starts_with("別の鍵で署名されています (signed by another key: "));
     assert!(r.to_string().contains(&theirs.id().to_hex()));
 
@@ -223,10 +225,11 @@ fn key_file_is_private() {
     key(3).save(&path).unwrap();
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "{mode:o}");
-    // Saving again (rotation) keeps it private.
-    key(4).save(&path).unwrap();
+    // A key file is never overwritten (the old key would be lost).
+    let e = key(4).save(&path).unwrap_err().to_string();
+    assert!(e.contains("signing.key") && e.contains("never overwritten"), "{e}");
+    assert_eq!(SigningKey::load(&path).unwrap().id(), key(3).id());
     assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-    assert_eq!(SigningKey::load(&path).unwrap().id(), key(4).id());
 }
 
 #[test]
@@ -245,4 +248,19 @@ fn trailing_data_is_refused() {
             other => panic!("{tail:?}: {other:?}"),
         }
     }
+}
+
+#[test]
+fn key_rotation_trusts_each_pinned_key() {
+    let (old, new) = (key(1), key(2));
+    let pinned = [old.public_key(), new.public_key()];
+    assert_eq!(verify_with_keys(&signed(&old, 1).to_bytes(), &pinned, at(NOW), None).map(|m| m.key_id), Ok(old.id()));
+    assert_eq!(verify_with_keys(&signed(&new, 2).to_bytes(), &pinned, at(NOW), None).map(|m| m.key_id), Ok(new.id()));
+    let r = verify_with_keys(&signed(&key(3), 1).to_bytes(), &pinned, at(NOW), None).unwrap_err();
+    assert_eq!(r, Refusal::OtherKey { key_id: key(3).id().to_hex(), pinned: format!("{}, {}", old.id(), new.id()) });
+    // Signed by the old key but claiming the new key's id: tampered.
+    let mut s = signed(&old, 1);
+    s.manifest.key_id = new.id();
+    assert_eq!(verify_with_keys(&s.to_bytes(), &pinned, at(NOW), None), Err(Refusal::Tampered));
+    assert_eq!(verify_with_keys(&signed(&old, 1).to_bytes(), &[], at(NOW), None).unwrap_err().code(), "other_key");
 }
