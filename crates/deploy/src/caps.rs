@@ -21,7 +21,10 @@ pub struct Caps {
 
 impl Caps {
     pub fn site_cap(&self, site: &str) -> usize {
-        self.site_concurrency.get(site).copied().unwrap_or(self.per_site_concurrency)
+        self.site_concurrency
+            .get(site)
+            .copied()
+            .unwrap_or(self.per_site_concurrency)
     }
 }
 
@@ -46,7 +49,11 @@ impl BandwidthBuckets {
     /// `rate` bytes/s per site; `burst` is the most one site may take at once
     /// after being idle (at least one chunk, else a chunk would never fit).
     pub fn new(rate_bytes_per_sec: u64, burst_bytes: u64) -> Self {
-        Self { rate: rate_bytes_per_sec.max(1) as f64, burst: burst_bytes.max(1) as f64, sites: HashMap::new() }
+        Self {
+            rate: rate_bytes_per_sec.max(1) as f64,
+            burst: burst_bytes.max(1) as f64,
+            sites: HashMap::new(),
+        }
     }
 
     pub fn rate(&self) -> u64 {
@@ -56,7 +63,10 @@ impl BandwidthBuckets {
     fn refill(&mut self, site: &str, now: DateTime<Utc>) -> &mut Bucket {
         let (rate, burst) = (self.rate, self.burst);
         // A site seen for the first time starts full: it has been idle.
-        let b = self.sites.entry(site.to_string()).or_insert(Bucket { tokens: burst, at: now });
+        let b = self.sites.entry(site.to_string()).or_insert(Bucket {
+            tokens: burst,
+            at: now,
+        });
         // A clock that goes backwards (caller's mistake) adds nothing rather than panicking.
         let dt = (now - b.at).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6;
         b.tokens = (b.tokens + dt * rate).min(burst);
@@ -68,7 +78,12 @@ impl BandwidthBuckets {
 
     /// Take `bytes` for `site` now, or learn when they will be there.
     /// `bytes` larger than the burst can never fit: ask in smaller chunks.
-    pub fn try_take(&mut self, site: &str, bytes: u64, now: DateTime<Utc>) -> Result<(), DateTime<Utc>> {
+    pub fn try_take(
+        &mut self,
+        site: &str,
+        bytes: u64,
+        now: DateTime<Utc>,
+    ) -> Result<(), DateTime<Utc>> {
         let (rate, burst) = (self.rate, self.burst);
         let b = self.refill(site, now);
         let want = bytes as f64;

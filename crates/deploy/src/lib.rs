@@ -11,7 +11,10 @@ pub mod target;
 pub mod window;
 
 pub use caps::{BandwidthBuckets, Caps};
-pub use plan::{waves_by_department, Action, DeploymentStatus, Gate, Plan, Scheduler, SchedulerMemory, Wave, WaveCounts, WaveState};
+pub use plan::{
+    waves_by_department, Action, DeploymentStatus, Gate, Plan, Scheduler, SchedulerMemory, Wave,
+    WaveCounts, WaveState,
+};
 pub use spread::spread_starts;
 pub use state::{transition, Event, InvalidTransition, TargetState};
 pub use target::{AssetId, Candidate, Resolved, TargetError, TargetSpec};

@@ -92,7 +92,10 @@ fn state_of(states: &HashMap<AssetId, TargetState>, id: AssetId) -> &TargetState
 
 impl Wave {
     pub fn counts(&self, states: &HashMap<AssetId, TargetState>) -> WaveCounts {
-        let mut c = WaveCounts { total: self.targets.len(), ..Default::default() };
+        let mut c = WaveCounts {
+            total: self.targets.len(),
+            ..Default::default()
+        };
         for id in &self.targets {
             match state_of(states, *id) {
                 s if s.is_success() => c.succeeded += 1,
@@ -144,19 +147,44 @@ impl Gate {
 /// Wave 1 = the pilot hostnames, then one wave per department (sorted by
 /// name), each later wave behind `gate`. Pilot hostnames not among
 /// `targets` are ignored (resolution has already reported them).
-pub fn waves_by_department(pilot_hostnames: &[String], targets: &[Candidate], gate: Gate) -> Vec<Wave> {
-    let is_pilot = |c: &Candidate| pilot_hostnames.iter().any(|h| h.eq_ignore_ascii_case(&c.hostname));
-    let pilot: Vec<AssetId> = targets.iter().filter(|c| is_pilot(c)).map(|c| c.asset_id).collect();
+pub fn waves_by_department(
+    pilot_hostnames: &[String],
+    targets: &[Candidate],
+    gate: Gate,
+) -> Vec<Wave> {
+    let is_pilot = |c: &Candidate| {
+        pilot_hostnames
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(&c.hostname))
+    };
+    let pilot: Vec<AssetId> = targets
+        .iter()
+        .filter(|c| is_pilot(c))
+        .map(|c| c.asset_id)
+        .collect();
     let mut by_dept: BTreeMap<&str, Vec<AssetId>> = BTreeMap::new();
     for c in targets.iter().filter(|c| !is_pilot(c)) {
-        by_dept.entry(c.department.as_str()).or_default().push(c.asset_id);
+        by_dept
+            .entry(c.department.as_str())
+            .or_default()
+            .push(c.asset_id);
     }
     let mut waves = Vec::new();
     if !pilot.is_empty() {
-        waves.push(Wave { name: "パイロット (pilot)".into(), targets: pilot, not_before: None, gate: None });
+        waves.push(Wave {
+            name: "パイロット (pilot)".into(),
+            targets: pilot,
+            not_before: None,
+            gate: None,
+        });
     }
     for (dept, ids) in by_dept {
-        waves.push(Wave { name: dept.to_string(), targets: ids, not_before: None, gate: Some(gate) });
+        waves.push(Wave {
+            name: dept.to_string(),
+            targets: ids,
+            not_before: None,
+            gate: Some(gate),
+        });
     }
     waves
 }
@@ -193,6 +221,9 @@ pub enum Action {
     WaveOpened { wave: usize },
     /// Tell the target to start downloading (state → downloading).
     StartDownload { asset_id: AssetId, wave: usize },
+    /// The target is due but no window is open (state queued → waiting_for_window,
+    /// so the console shows 時間帯待ち); it starts when a window opens.
+    WaitForWindow { asset_id: AssetId },
     /// The deadline passed before this target started (state → missed).
     Missed { asset_id: AssetId },
     /// Nothing more can start before this time unless a state changes.
@@ -226,7 +257,13 @@ impl Scheduler {
 
     /// Rebuild after a server restart from what was persisted.
     pub fn restore(plan: Plan, sites: HashMap<AssetId, String>, memory: SchedulerMemory) -> Self {
-        let mut s = Self { plan, status: DeploymentStatus::Active, site_of: sites, memory, start_at: HashMap::new() };
+        let mut s = Self {
+            plan,
+            status: DeploymentStatus::Active,
+            site_of: sites,
+            memory,
+            start_at: HashMap::new(),
+        };
         s.memory.opened_at.resize(s.plan.waves.len(), None);
         for w in 0..s.plan.waves.len() {
             if let Some(at) = s.memory.opened_at[w] {
@@ -257,16 +294,31 @@ impl Scheduler {
         self.start_at.get(&id).copied()
     }
 
-    pub fn wave_state(&self, wave: usize, states: &HashMap<AssetId, TargetState>) -> Option<WaveState> {
+    pub fn wave_state(
+        &self,
+        wave: usize,
+        states: &HashMap<AssetId, TargetState>,
+    ) -> Option<WaveState> {
         let w = self.plan.waves.get(wave)?;
-        Some(w.state(self.memory.opened_at.get(wave).copied().flatten().is_some(), states))
+        Some(w.state(
+            self.memory.opened_at.get(wave).copied().flatten().is_some(),
+            states,
+        ))
     }
 
     fn plan_wave(&mut self, w: usize, from: DateTime<Utc>) {
         // One RNG stream per wave: the same seed gives the same times after a restart.
-        let mut rng = StdRng::seed_from_u64(self.plan.seed ^ (w as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng =
+            StdRng::seed_from_u64(self.plan.seed ^ (w as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let wave = &self.plan.waves[w];
-        let times = spread_starts(&self.plan.windows, from, self.plan.spread, self.plan.deadline, wave.targets.len(), &mut rng);
+        let times = spread_starts(
+            &self.plan.windows,
+            from,
+            self.plan.spread,
+            self.plan.deadline,
+            wave.targets.len(),
+            &mut rng,
+        );
         // No times: no window before the deadline; those targets will be missed.
         for (id, t) in wave.targets.iter().zip(times) {
             self.start_at.insert(*id, t);
@@ -276,7 +328,11 @@ impl Scheduler {
     /// What to do at `now`. Never starts more than the caps allow, counting
     /// the targets already downloading in `states` (targets without a state
     /// are queued). The caller applies the actions before the next call.
-    pub fn next_actions(&mut self, now: DateTime<Utc>, states: &HashMap<AssetId, TargetState>) -> Vec<Action> {
+    pub fn next_actions(
+        &mut self,
+        now: DateTime<Utc>,
+        states: &HashMap<AssetId, TargetState>,
+    ) -> Vec<Action> {
         let mut actions = Vec::new();
         if self.status != DeploymentStatus::Active {
             return actions;
@@ -359,11 +415,13 @@ impl Scheduler {
             }
         }
         due.sort();
-        let mut blocked_by_window = false;
+        let blocked_by_window = !open_now && !due.is_empty();
         for (_, id, w) in due {
             if !open_now {
-                blocked_by_window = true;
-                break;
+                if matches!(state_of(states, id), TargetState::Queued) {
+                    actions.push(Action::WaitForWindow { asset_id: id });
+                }
+                continue;
             }
             if global >= self.plan.caps.global_concurrency {
                 break;
@@ -376,7 +434,10 @@ impl Scheduler {
             }
             *n += 1;
             global += 1;
-            actions.push(Action::StartDownload { asset_id: id, wave: w });
+            actions.push(Action::StartDownload {
+                asset_id: id,
+                wave: w,
+            });
         }
         if blocked_by_window {
             if let Some((s, _)) = self.plan.windows.next_open(now) {
@@ -385,7 +446,13 @@ impl Scheduler {
         }
         if let Some(d) = self.plan.deadline {
             // Something is still to start: the deadline is a moment when things change.
-            if self.plan.waves.iter().flat_map(|w| &w.targets).any(|id| state_of(states, *id).is_startable()) {
+            if self
+                .plan
+                .waves
+                .iter()
+                .flat_map(|w| &w.targets)
+                .any(|id| state_of(states, *id).is_startable())
+            {
                 wake_at(d, &mut wake);
             }
         }

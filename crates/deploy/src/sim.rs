@@ -56,14 +56,25 @@ pub struct SimConfig {
 
 /// The bureau's 10 sites (BUREAU.md), 680 PCs.
 pub fn bureau_sites(wan_bytes_per_sec: u64) -> Vec<SimSite> {
-    [("HQ", 330), ("KUN", 60), ("ORO", 70), ("KJO", 35), ("NJO", 30), ("FJO", 30), ("MJO", 45), ("LAB", 40), ("CCH", 25), ("CCN", 15)]
-        .into_iter()
-        .map(|(code, pcs)| SimSite {
-            code: code.to_string(),
-            pcs,
-            wan_bytes_per_sec: (code != "HQ").then_some(wan_bytes_per_sec),
-        })
-        .collect()
+    [
+        ("HQ", 330),
+        ("KUN", 60),
+        ("ORO", 70),
+        ("KJO", 35),
+        ("NJO", 30),
+        ("FJO", 30),
+        ("MJO", 45),
+        ("LAB", 40),
+        ("CCH", 25),
+        ("CCN", 15),
+    ]
+    .into_iter()
+    .map(|(code, pcs)| SimSite {
+        code: code.to_string(),
+        pcs,
+        wan_bytes_per_sec: (code != "HQ").then_some(wan_bytes_per_sec),
+    })
+    .collect()
 }
 
 /// Asset IDs by site, numbered 1.. in site order.
@@ -106,12 +117,20 @@ impl SimConfig {
             step: Duration::seconds(1),
             start,
             waves: vec![
-                Wave { name: "pilot".into(), targets: pilot, not_before: None, gate: None },
+                Wave {
+                    name: "pilot".into(),
+                    targets: pilot,
+                    not_before: None,
+                    gate: None,
+                },
                 Wave {
                     name: "all".into(),
                     targets: rest,
                     not_before: None,
-                    gate: Some(Gate { min_success_percent: 90, max_failures: None }),
+                    gate: Some(Gate {
+                        min_success_percent: 90,
+                        max_failures: None,
+                    }),
                 },
             ],
             windows: Windows::always(),
@@ -187,16 +206,26 @@ pub fn run(config: &SimConfig, mut observe: impl FnMut(&StepView)) -> Result<Sim
         seed: config.seed,
     };
     let mut sched = Scheduler::new(plan, site_of.clone());
-    let all: Vec<AssetId> = config.waves.iter().flat_map(|w| w.targets.iter().copied()).collect();
-    let mut states: HashMap<AssetId, TargetState> = all.iter().map(|id| (*id, TargetState::Queued)).collect();
+    let all: Vec<AssetId> = config
+        .waves
+        .iter()
+        .flat_map(|w| w.targets.iter().copied())
+        .collect();
+    let mut states: HashMap<AssetId, TargetState> =
+        all.iter().map(|id| (*id, TargetState::Queued)).collect();
     let mut have: HashMap<AssetId, u64> = HashMap::new();
     let mut install_done: Vec<(DateTime<Utc>, AssetId)> = Vec::new();
     let mut cache_have: HashMap<String, u64> = HashMap::new();
-    let mut wan_total: BTreeMap<String, u64> = config.sites.iter().map(|s| (s.code.clone(), 0)).collect();
+    let mut wan_total: BTreeMap<String, u64> =
+        config.sites.iter().map(|s| (s.code.clone(), 0)).collect();
     let mut done_at: HashMap<String, DateTime<Utc>> = HashMap::new();
     let mut max_site: HashMap<String, usize> = HashMap::new();
     let mut max_global = 0;
-    let link: HashMap<&str, Option<u64>> = config.sites.iter().map(|s| (s.code.as_str(), s.wan_bytes_per_sec)).collect();
+    let link: HashMap<&str, Option<u64>> = config
+        .sites
+        .iter()
+        .map(|s| (s.code.as_str(), s.wan_bytes_per_sec))
+        .collect();
     // The bucket paces each site at the lower of its link and the cap; its
     // burst is one step's worth, so no step can exceed the rate.
     let mut buckets: HashMap<String, BandwidthBuckets> = HashMap::new();
@@ -221,7 +250,10 @@ pub fn run(config: &SimConfig, mut observe: impl FnMut(&StepView)) -> Result<Sim
         planned_starts: Vec::new(),
         started_at: Vec::new(),
     };
-    let apply = |states: &mut HashMap<AssetId, TargetState>, id: AssetId, e: Event| -> Result<(), SimError> {
+    let apply = |states: &mut HashMap<AssetId, TargetState>,
+                 id: AssetId,
+                 e: Event|
+     -> Result<(), SimError> {
         let from = states.get(&id).cloned().unwrap_or(TargetState::Queued);
         let to = transition(&from, &e).map_err(|e| SimError::Transition(e.to_string()))?;
         states.insert(id, to);
@@ -236,6 +268,9 @@ pub fn run(config: &SimConfig, mut observe: impl FnMut(&StepView)) -> Result<Sim
                 Action::StartDownload { asset_id, .. } => {
                     apply(&mut states, asset_id, Event::StartDownload)?;
                     report.started_at.push(now);
+                }
+                Action::WaitForWindow { asset_id } => {
+                    apply(&mut states, asset_id, Event::WindowClosed)?
                 }
                 Action::Missed { asset_id } => {
                     apply(&mut states, asset_id, Event::DeadlinePassed)?;
@@ -252,8 +287,11 @@ pub fn run(config: &SimConfig, mut observe: impl FnMut(&StepView)) -> Result<Sim
             }
         }
         let downloading: Vec<AssetId> = {
-            let mut v: Vec<AssetId> =
-                states.iter().filter(|(_, s)| matches!(s, TargetState::Downloading { .. })).map(|(id, _)| *id).collect();
+            let mut v: Vec<AssetId> = states
+                .iter()
+                .filter(|(_, s)| matches!(s, TargetState::Downloading { .. }))
+                .map(|(id, _)| *id)
+                .collect();
             v.sort();
             v
         };
@@ -268,7 +306,14 @@ pub fn run(config: &SimConfig, mut observe: impl FnMut(&StepView)) -> Result<Sim
         max_global = max_global.max(downloading.len());
         if states.values().all(TargetState::is_settled) {
             let mut empty = BTreeMap::new();
-            observe(&StepView { now, step: Duration::zero(), downloading_per_site: &per_site, downloading: 0, wan_bytes: &empty, states: &states });
+            observe(&StepView {
+                now,
+                step: Duration::zero(),
+                downloading_per_site: &per_site,
+                downloading: 0,
+                wan_bytes: &empty,
+                states: &states,
+            });
             empty.clear();
             break;
         }
@@ -279,7 +324,14 @@ pub fn run(config: &SimConfig, mut observe: impl FnMut(&StepView)) -> Result<Sim
             let Some(next) = next else { break }; // stuck (e.g. a gate that never opens)
             let step = next - now;
             let wan = BTreeMap::new();
-            observe(&StepView { now, step, downloading_per_site: &per_site, downloading: 0, wan_bytes: &wan, states: &states });
+            observe(&StepView {
+                now,
+                step,
+                downloading_per_site: &per_site,
+                downloading: 0,
+                wan_bytes: &wan,
+                states: &states,
+            });
             now = next;
         } else {
             let dt = config.step;
@@ -292,27 +344,40 @@ pub fn run(config: &SimConfig, mut observe: impl FnMut(&StepView)) -> Result<Sim
             }
             for (site, ids) in by_site {
                 let need = |id: &AssetId| config.package_bytes - have.get(id).copied().unwrap_or(0);
-                let grants: Vec<u64> = match (link.get(site).copied().flatten(), config.site_cache) {
+                let grants: Vec<u64> = match (link.get(site).copied().flatten(), config.site_cache)
+                {
                     (None, _) => ids.iter().map(|id| need(id).min(lan_step)).collect(),
                     (Some(_), false) => {
                         let wants: Vec<u64> = ids.iter().map(|id| need(id).min(lan_step)).collect();
                         let total: u64 = wants.iter().sum();
-                        let got = buckets.get_mut(site).map_or(0, |b| b.take_up_to(site, total, now + dt));
+                        let got = buckets
+                            .get_mut(site)
+                            .map_or(0, |b| b.take_up_to(site, total, now + dt));
                         *step_wan.entry(site.to_string()).or_default() += got;
                         fair_share(&wants, got)
                     }
                     (Some(_), true) => {
                         let c = cache_have.entry(site.to_string()).or_default();
                         // The cache fetches ahead only as far as the furthest PC needs.
-                        let furthest = ids.iter().map(|id| have.get(id).copied().unwrap_or(0) + lan_step).max().unwrap_or(0);
+                        let furthest = ids
+                            .iter()
+                            .map(|id| have.get(id).copied().unwrap_or(0) + lan_step)
+                            .max()
+                            .unwrap_or(0);
                         let target = furthest.min(config.package_bytes);
                         if target > *c {
-                            let got = buckets.get_mut(site).map_or(0, |b| b.take_up_to(site, target - *c, now + dt));
+                            let got = buckets
+                                .get_mut(site)
+                                .map_or(0, |b| b.take_up_to(site, target - *c, now + dt));
                             *c += got;
                             *step_wan.entry(site.to_string()).or_default() += got;
                         }
                         let c = *c;
-                        ids.iter().map(|id| (c.saturating_sub(have.get(id).copied().unwrap_or(0))).min(lan_step)).collect()
+                        ids.iter()
+                            .map(|id| {
+                                (c.saturating_sub(have.get(id).copied().unwrap_or(0))).min(lan_step)
+                            })
+                            .collect()
                     }
                 };
                 for (id, g) in ids.iter().zip(grants) {
@@ -322,7 +387,14 @@ pub fn run(config: &SimConfig, mut observe: impl FnMut(&StepView)) -> Result<Sim
             for (s, b) in &step_wan {
                 *wan_total.entry(s.clone()).or_default() += b;
             }
-            observe(&StepView { now, step: dt, downloading_per_site: &per_site, downloading: downloading.len(), wan_bytes: &step_wan, states: &states });
+            observe(&StepView {
+                now,
+                step: dt,
+                downloading_per_site: &per_site,
+                downloading: downloading.len(),
+                wan_bytes: &step_wan,
+                states: &states,
+            });
             now += dt;
             for id in &downloading {
                 let h = have.get(id).copied().unwrap_or(0);
@@ -344,9 +416,14 @@ pub fn run(config: &SimConfig, mut observe: impl FnMut(&StepView)) -> Result<Sim
         while install_done.first().is_some_and(|(t, _)| *t <= now) {
             let (t, id) = install_done.remove(0);
             let e = if rng.gen_bool(config.failure_rate.clamp(0.0, 1.0)) {
-                Event::Fail { code: 1603, log_tail: "MSI (s) (1C:2C) Product: ... Installation failed.".into() }
+                Event::Fail {
+                    code: 1603,
+                    log_tail: "MSI (s) (1C:2C) Product: ... Installation failed.".into(),
+                }
             } else {
-                Event::InstallSucceeded { reboot_required: false }
+                Event::InstallSucceeded {
+                    reboot_required: false,
+                }
             };
             apply(&mut states, id, e)?;
             done_at.insert(site_of[&id].clone(), t);

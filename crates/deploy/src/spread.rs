@@ -20,7 +20,10 @@ pub fn spread_starts<R: Rng + ?Sized>(
     rng: &mut R,
 ) -> Vec<DateTime<Utc>> {
     let intervals = open_intervals(windows, from, spread, deadline);
-    let total: i64 = intervals.iter().map(|(s, e)| (*e - *s).num_milliseconds()).sum();
+    let total: i64 = intervals
+        .iter()
+        .map(|(s, e)| (*e - *s).num_milliseconds())
+        .sum();
     if total <= 0 {
         return Vec::new();
     }

@@ -12,12 +12,17 @@ use serde::{Deserialize, Serialize};
 pub enum TargetState {
     Queued,
     WaitingForWindow,
-    Downloading { percent: u8 },
+    Downloading {
+        percent: u8,
+    },
     Downloaded,
     Installing,
     Installed,
     InstalledPendingReboot,
-    Failed { code: i32, log_tail: String },
+    Failed {
+        code: i32,
+        log_tail: String,
+    },
     NotApplicable,
     Cancelled,
     /// The deadline passed before the target started (not in the brief's
@@ -32,12 +37,19 @@ pub enum Event {
     WindowClosed,
     WindowOpened,
     StartDownload,
-    Progress { percent: u8 },
+    Progress {
+        percent: u8,
+    },
     DownloadComplete,
     StartInstall,
-    InstallSucceeded { reboot_required: bool },
+    InstallSucceeded {
+        reboot_required: bool,
+    },
     Rebooted,
-    Fail { code: i32, log_tail: String },
+    Fail {
+        code: i32,
+        log_tail: String,
+    },
     /// The detection rule says the package does not apply (or is already there).
     NotApplicable,
     Cancel,
@@ -85,24 +97,53 @@ pub fn transition(from: &TargetState, event: &Event) -> Result<TargetState, Inva
         }
         (S::Downloading { .. }, E::DownloadComplete) => Some(S::Downloaded),
         (S::Downloaded, E::StartInstall) => Some(S::Installing),
-        (S::Installing, E::InstallSucceeded { reboot_required: false }) => Some(S::Installed),
-        (S::Installing, E::InstallSucceeded { reboot_required: true }) => Some(S::InstalledPendingReboot),
+        (
+            S::Installing,
+            E::InstallSucceeded {
+                reboot_required: false,
+            },
+        ) => Some(S::Installed),
+        (
+            S::Installing,
+            E::InstallSucceeded {
+                reboot_required: true,
+            },
+        ) => Some(S::InstalledPendingReboot),
         (S::InstalledPendingReboot, E::Rebooted) => Some(S::Installed),
         (
-            S::Queued | S::WaitingForWindow | S::Downloading { .. } | S::Downloaded | S::Installing | S::InstalledPendingReboot,
+            S::Queued
+            | S::WaitingForWindow
+            | S::Downloading { .. }
+            | S::Downloaded
+            | S::Installing
+            | S::InstalledPendingReboot,
             E::Fail { code, log_tail },
-        ) => Some(S::Failed { code: *code, log_tail: log_tail.clone() }),
+        ) => Some(S::Failed {
+            code: *code,
+            log_tail: log_tail.clone(),
+        }),
         // Detection runs before download and again before install.
-        (S::Queued | S::WaitingForWindow | S::Downloaded, E::NotApplicable) => Some(S::NotApplicable),
-        // An install in progress cannot be stopped safely (half-applied MSI); wait for its result.
-        (S::Queued | S::WaitingForWindow | S::Downloading { .. } | S::Downloaded | S::Failed { .. } | S::Missed, E::Cancel) => {
-            Some(S::Cancelled)
+        (S::Queued | S::WaitingForWindow | S::Downloaded, E::NotApplicable) => {
+            Some(S::NotApplicable)
         }
+        // An install in progress cannot be stopped safely (half-applied MSI); wait for its result.
+        (
+            S::Queued
+            | S::WaitingForWindow
+            | S::Downloading { .. }
+            | S::Downloaded
+            | S::Failed { .. }
+            | S::Missed,
+            E::Cancel,
+        ) => Some(S::Cancelled),
         (S::Failed { .. } | S::Missed, E::Retry) => Some(S::Queued),
         (S::Queued | S::WaitingForWindow, E::DeadlinePassed) => Some(S::Missed),
         _ => None,
     };
-    to.ok_or_else(|| InvalidTransition { from: from.clone(), event: event.clone() })
+    to.ok_or_else(|| InvalidTransition {
+        from: from.clone(),
+        event: event.clone(),
+    })
 }
 
 impl TargetState {
@@ -156,7 +197,10 @@ impl TargetState {
     /// The package is on the PC and applied (a pending reboot still counts:
     /// the bureau reboots at its own pace, and the gate should not wait for it).
     pub fn is_success(&self) -> bool {
-        matches!(self, TargetState::Installed | TargetState::InstalledPendingReboot)
+        matches!(
+            self,
+            TargetState::Installed | TargetState::InstalledPendingReboot
+        )
     }
 
     /// Not yet started: the scheduler may start it.
@@ -178,7 +222,9 @@ mod tests {
             Event::Progress { percent: 100 },
             Event::DownloadComplete,
             Event::StartInstall,
-            Event::InstallSucceeded { reboot_required: true },
+            Event::InstallSucceeded {
+                reboot_required: true,
+            },
             Event::Rebooted,
         ] {
             s = transition(&s, &e).expect("allowed");
@@ -198,6 +244,9 @@ mod tests {
         let err = transition(&TargetState::Cancelled, &Event::Retry).expect_err("final");
         let msg = err.to_string();
         assert!(msg.starts_with("状態 取消 では retry"), "{msg}");
-        assert!(msg.contains("(event retry not allowed in state Cancelled)"), "{msg}");
+        assert!(
+            msg.contains("(event retry not allowed in state Cancelled)"),
+            "{msg}"
+        );
     }
 }

@@ -72,7 +72,10 @@ pub enum TargetError {
 
 impl TargetSpec {
     fn has_filters(&self) -> bool {
-        !self.sites.is_empty() || !self.departments.is_empty() || !self.tags.is_empty() || self.query.is_some()
+        !self.sites.is_empty()
+            || !self.departments.is_empty()
+            || !self.tags.is_empty()
+            || self.query.is_some()
     }
 
     /// Resolve against `candidates`. `saved_queries` maps a query name to
@@ -97,8 +100,11 @@ impl TargetSpec {
             None => None,
         };
         // Hostnames compare case-insensitively, as the ledger matches them.
-        let wanted_hosts: BTreeMap<String, &str> =
-            self.hostnames.iter().map(|h| (h.trim().to_uppercase(), h.as_str())).collect();
+        let wanted_hosts: BTreeMap<String, &str> = self
+            .hostnames
+            .iter()
+            .map(|h| (h.trim().to_uppercase(), h.as_str()))
+            .collect();
         let mut seen_hosts = BTreeSet::new();
         let mut inactive = BTreeSet::new();
         let mut picked: BTreeMap<AssetId, &Candidate> = BTreeMap::new();
@@ -115,22 +121,34 @@ impl TargetSpec {
                 continue;
             }
             let by_filter = self.has_filters()
-                && (self.sites.is_empty() || self.sites.iter().any(|s| s.eq_ignore_ascii_case(&c.site)))
-                && (self.departments.is_empty() || self.departments.iter().any(|d| d == &c.department))
+                && (self.sites.is_empty()
+                    || self.sites.iter().any(|s| s.eq_ignore_ascii_case(&c.site)))
+                && (self.departments.is_empty()
+                    || self.departments.iter().any(|d| d == &c.department))
                 && (self.tags.is_empty() || c.tags.iter().any(|t| self.tags.contains(t)))
-                && query_ids.as_ref().is_none_or(|ids| ids.contains(&c.asset_id));
+                && query_ids
+                    .as_ref()
+                    .is_none_or(|ids| ids.contains(&c.asset_id));
             if named || by_filter {
                 // Keyed by asset ID: one asset named twice, or named and filtered, counts once.
                 picked.entry(c.asset_id).or_insert(c);
             }
         }
         let mut targets: Vec<Candidate> = picked.into_values().cloned().collect();
-        targets.sort_by(|a, b| a.hostname.cmp(&b.hostname).then(a.asset_id.cmp(&b.asset_id)));
+        targets.sort_by(|a, b| {
+            a.hostname
+                .cmp(&b.hostname)
+                .then(a.asset_id.cmp(&b.asset_id))
+        });
         let unknown_hostnames = wanted_hosts
             .iter()
             .filter(|(k, _)| !seen_hosts.contains(*k))
             .map(|(_, orig)| orig.trim().to_string())
             .collect();
-        Ok(Resolved { targets, unknown_hostnames, inactive_hostnames: inactive.into_iter().collect() })
+        Ok(Resolved {
+            targets,
+            unknown_hostnames,
+            inactive_hostnames: inactive.into_iter().collect(),
+        })
     }
 }

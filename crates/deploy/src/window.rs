@@ -28,8 +28,15 @@ pub enum WindowSpec {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WindowError {
-    #[error("メンテナンス時間帯 \"{expr}\" の{field_ja}が不正です: {detail} (invalid {field} field)")]
-    BadField { expr: String, field: &'static str, field_ja: &'static str, detail: String },
+    #[error(
+        "メンテナンス時間帯 \"{expr}\" の{field_ja}が不正です: {detail} (invalid {field} field)"
+    )]
+    BadField {
+        expr: String,
+        field: &'static str,
+        field_ja: &'static str,
+        detail: String,
+    },
     #[error("メンテナンス時間帯 \"{expr}\" を解釈できません: {detail} (invalid window)")]
     Bad { expr: String, detail: String },
     #[error("メンテナンス時間帯 \"{0}\" は 1 年以内に一度も開きません (never opens)")]
@@ -38,8 +45,13 @@ pub enum WindowError {
     BadDuration { expr: String, minutes: u32 },
 }
 
-const FIELDS: [(&str, &str); 5] =
-    [("minute", "分"), ("hour", "時"), ("day-of-month", "日"), ("month", "月"), ("day-of-week", "曜日")];
+const FIELDS: [(&str, &str); 5] = [
+    ("minute", "分"),
+    ("hour", "時"),
+    ("day-of-month", "日"),
+    ("month", "月"),
+    ("day-of-week", "曜日"),
+];
 
 /// One maintenance window: opens at each cron match, stays open `minutes`.
 #[derive(Debug, Clone)]
@@ -51,7 +63,10 @@ pub struct MaintenanceWindow {
 
 fn parser() -> CronParser {
     // Exactly five fields: seconds and years would only invite mistakes here.
-    CronParser::builder().seconds(Seconds::Disallowed).year(Year::Disallowed).build()
+    CronParser::builder()
+        .seconds(Seconds::Disallowed)
+        .year(Year::Disallowed)
+        .build()
 }
 
 impl MaintenanceWindow {
@@ -62,17 +77,28 @@ impl MaintenanceWindow {
 
     fn cron_named(expr: &str, minutes: u32, shown: &str) -> Result<Self, WindowError> {
         if minutes == 0 || minutes > 7 * 24 * 60 {
-            return Err(WindowError::BadDuration { expr: shown.to_string(), minutes });
+            return Err(WindowError::BadDuration {
+                expr: shown.to_string(),
+                minutes,
+            });
         }
         let fields: Vec<&str> = expr.split_whitespace().collect();
         if fields.len() != 5 {
             return Err(WindowError::Bad {
                 expr: shown.to_string(),
-                detail: format!("項目が {} 個です、5 個 (分 時 日 月 曜日) が必要 ({} fields, need 5)", fields.len(), fields.len()),
+                detail: format!(
+                    "項目が {} 個です、5 個 (分 時 日 月 曜日) が必要 ({} fields, need 5)",
+                    fields.len(),
+                    fields.len()
+                ),
             });
         }
         match parser().parse(expr) {
-            Ok(cron) => Ok(Self { expr: shown.to_string(), cron, minutes }),
+            Ok(cron) => Ok(Self {
+                expr: shown.to_string(),
+                cron,
+                minutes,
+            }),
             Err(whole) => {
                 // croner does not say which field is wrong: try each field alone
                 // among wildcards, and name the first one that fails.
@@ -88,7 +114,10 @@ impl MaintenanceWindow {
                         });
                     }
                 }
-                Err(WindowError::Bad { expr: shown.to_string(), detail: whole.to_string() })
+                Err(WindowError::Bad {
+                    expr: shown.to_string(),
+                    detail: whole.to_string(),
+                })
             }
         }
     }
@@ -97,18 +126,35 @@ impl MaintenanceWindow {
     /// (`fri`), a range (`mon-fri`) or a list (`sat,sun`). An end at or before
     /// the start means the next day (`fri 22:00-02:00`).
     pub fn parse_simple(text: &str) -> Result<Self, WindowError> {
-        let bad = |detail: &str| WindowError::Bad { expr: text.to_string(), detail: detail.to_string() };
+        let bad = |detail: &str| WindowError::Bad {
+            expr: text.to_string(),
+            detail: detail.to_string(),
+        };
         let mut parts = text.split_whitespace();
         let (Some(days), Some(times), None) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(bad("「曜日 HH:MM-HH:MM」の形で書いてください (expected `DAYS HH:MM-HH:MM`)"));
+            return Err(bad(
+                "「曜日 HH:MM-HH:MM」の形で書いてください (expected `DAYS HH:MM-HH:MM`)",
+            ));
         };
         let days = days.to_ascii_lowercase();
-        let dow = if days == "daily" || days == "*" { "*".to_string() } else { days };
-        let (from, to) = times.split_once('-').ok_or_else(|| bad("時刻は HH:MM-HH:MM (times must be HH:MM-HH:MM)"))?;
+        let dow = if days == "daily" || days == "*" {
+            "*".to_string()
+        } else {
+            days
+        };
+        let (from, to) = times
+            .split_once('-')
+            .ok_or_else(|| bad("時刻は HH:MM-HH:MM (times must be HH:MM-HH:MM)"))?;
         let hm = |s: &str| -> Result<u32, WindowError> {
-            let (h, m) = s.split_once(':').ok_or_else(|| bad("時刻は HH:MM (time must be HH:MM)"))?;
-            let h: u32 = h.parse().map_err(|_| bad("時が数字ではありません (hour is not a number)"))?;
-            let m: u32 = m.parse().map_err(|_| bad("分が数字ではありません (minute is not a number)"))?;
+            let (h, m) = s
+                .split_once(':')
+                .ok_or_else(|| bad("時刻は HH:MM (time must be HH:MM)"))?;
+            let h: u32 = h
+                .parse()
+                .map_err(|_| bad("時が数字ではありません (hour is not a number)"))?;
+            let m: u32 = m
+                .parse()
+                .map_err(|_| bad("分が数字ではありません (minute is not a number)"))?;
             // 24:00 is allowed as an end ("until midnight").
             if h > 24 || m > 59 || (h == 24 && m != 0) {
                 return Err(bad("時刻の範囲外です (time out of range)"));
@@ -119,8 +165,16 @@ impl MaintenanceWindow {
         if start >= 24 * 60 {
             return Err(bad("開始時刻は 23:59 まで (start must be before 24:00)"));
         }
-        let minutes = if end > start { end - start } else { end + 24 * 60 - start };
-        Self::cron_named(&format!("{} {} * * {}", start % 60, start / 60, dow), minutes, text)
+        let minutes = if end > start {
+            end - start
+        } else {
+            end + 24 * 60 - start
+        };
+        Self::cron_named(
+            &format!("{} {} * * {}", start % 60, start / 60, dow),
+            minutes,
+            text,
+        )
     }
 
     pub fn from_spec(spec: &WindowSpec) -> Result<Self, WindowError> {
@@ -142,7 +196,11 @@ impl MaintenanceWindow {
     /// The interval of this window that contains `at`, if any.
     fn current(&self, at: DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
         let local = at.with_timezone(&jst());
-        let start = self.cron.find_previous_occurrence(&local, true).ok()?.with_timezone(&Utc);
+        let start = self
+            .cron
+            .find_previous_occurrence(&local, true)
+            .ok()?
+            .with_timezone(&Utc);
         let end = start + self.len();
         (start <= at && at < end).then_some((start, end))
     }
@@ -150,7 +208,11 @@ impl MaintenanceWindow {
     /// The first interval starting strictly after `after`.
     fn next_start(&self, after: DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
         let local = after.with_timezone(&jst());
-        let start = self.cron.find_next_occurrence(&local, false).ok()?.with_timezone(&Utc);
+        let start = self
+            .cron
+            .find_next_occurrence(&local, false)
+            .ok()?
+            .with_timezone(&Utc);
         Some((start, start + self.len()))
     }
 }
@@ -179,7 +241,10 @@ impl Windows {
     }
 
     pub fn from_specs(specs: &[WindowSpec], now: DateTime<Utc>) -> Result<Self, WindowError> {
-        let list = specs.iter().map(MaintenanceWindow::from_spec).collect::<Result<Vec<_>, _>>()?;
+        let list = specs
+            .iter()
+            .map(MaintenanceWindow::from_spec)
+            .collect::<Result<Vec<_>, _>>()?;
         Self::new(list, now)
     }
 
@@ -202,14 +267,23 @@ impl Windows {
         let first = |t: DateTime<Utc>| -> Option<(DateTime<Utc>, DateTime<Utc>)> {
             self.list
                 .iter()
-                .filter_map(|w| w.current(t).map(|(_, e)| (t, e)).or_else(|| w.next_start(t)))
+                .filter_map(|w| {
+                    w.current(t)
+                        .map(|(_, e)| (t, e))
+                        .or_else(|| w.next_start(t))
+                })
                 .min_by_key(|(s, e)| (*s, std::cmp::Reverse(*e)))
         };
         let (start, mut end) = first(after)?;
         // Extend while another window is open at the end (bounded: a week of
         // back-to-back windows is already more than any spread needs).
         for _ in 0..64 {
-            let more = self.list.iter().filter_map(|w| w.current(end)).map(|(_, e)| e).max();
+            let more = self
+                .list
+                .iter()
+                .filter_map(|w| w.current(end))
+                .map(|(_, e)| e)
+                .max();
             match more {
                 Some(e) if e > end => end = e,
                 _ => break,

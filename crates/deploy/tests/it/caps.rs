@@ -40,21 +40,38 @@ fn checked_rollout(site_cache: bool) -> lanward_deploy::sim::SimReport {
     let mut prev: HashMap<i64, TargetState> = HashMap::new();
     let report = run(&cfg, |v| {
         steps += 1;
-        assert!(v.downloading <= caps.global_concurrency, "{}: {} downloading", v.now, v.downloading);
+        assert!(
+            v.downloading <= caps.global_concurrency,
+            "{}: {} downloading",
+            v.now,
+            v.downloading
+        );
         for (site, n) in v.downloading_per_site {
-            assert!(*n <= caps.site_cap(site), "{}: {site} has {n} downloading", v.now);
+            assert!(
+                *n <= caps.site_cap(site),
+                "{}: {site} has {n} downloading",
+                v.now
+            );
         }
         let secs = v.step.num_milliseconds() as f64 / 1000.0;
         for (site, b) in v.wan_bytes {
             let rate = *b as f64 / secs;
             max_wan_rate = max_wan_rate.max(rate);
-            assert!(rate <= 500_000.0 + 1.0, "{}: {site} pulled {b} bytes in {secs} s", v.now);
+            assert!(
+                rate <= 500_000.0 + 1.0,
+                "{}: {site} pulled {b} bytes in {secs} s",
+                v.now
+            );
         }
         // A download may only start while a window is open.
         for (id, s) in v.states {
             let was_queued = prev.get(id).is_none_or(TargetState::is_startable);
             if matches!(s, TargetState::Downloading { .. }) && was_queued {
-                assert!(windows.is_open(v.now), "{id} started at {} outside the windows", v.now);
+                assert!(
+                    windows.is_open(v.now),
+                    "{id} started at {} outside the windows",
+                    v.now
+                );
             }
         }
         prev = v.states.clone();
@@ -63,10 +80,16 @@ fn checked_rollout(site_cache: bool) -> lanward_deploy::sim::SimReport {
     assert!(steps > 100);
     // The caps bit: otherwise this test would prove nothing.
     assert_eq!(report.max_downloading, 25);
-    assert!(report.sites.iter().any(|s| s.site == "ORO" && s.max_downloading == 3));
+    assert!(report
+        .sites
+        .iter()
+        .any(|s| s.site == "ORO" && s.max_downloading == 3));
     if !site_cache {
         // (With the cache, PCs at 200 KB/s set the pace, not the WAN.)
-        assert!(max_wan_rate > 400_000.0, "the WAN cap was never approached: {max_wan_rate}");
+        assert!(
+            max_wan_rate > 400_000.0,
+            "the WAN cap was never approached: {max_wan_rate}"
+        );
     }
     report
 }
@@ -77,12 +100,27 @@ fn caps_hold_at_every_step_without_cache() {
     assert!(r.completed_after.is_some(), "rollout did not finish");
     assert_eq!(r.installed + r.failed, 680);
     let oro = r.sites.iter().find(|s| s.site == "ORO").expect("ORO");
-    assert_eq!(oro.wan_bytes, 70 * 30_000_000, "each ORO PC pulled the package over the WAN");
+    assert_eq!(
+        oro.wan_bytes,
+        70 * 30_000_000,
+        "each ORO PC pulled the package over the WAN"
+    );
     assert_eq!(r.planned_starts.len(), 680);
-    let w = Windows::new(vec![MaintenanceWindow::parse_simple("mon-fri 12:00-13:00").expect("v")], jst(2026, 11, 27, 0, 0)).expect("o");
-    assert!(r.planned_starts.iter().all(|t| w.is_open(*t)), "planned inside Friday's lunch hour");
+    let w = Windows::new(
+        vec![MaintenanceWindow::parse_simple("mon-fri 12:00-13:00").expect("v")],
+        jst(2026, 11, 27, 0, 0),
+    )
+    .expect("o");
+    assert!(
+        r.planned_starts.iter().all(|t| w.is_open(*t)),
+        "planned inside Friday's lunch hour"
+    );
     // Held back by the caps past 13:00, the rest started in the evening window.
-    let evening = r.started_at.iter().filter(|t| **t >= jst(2026, 11, 27, 17, 30)).count();
+    let evening = r
+        .started_at
+        .iter()
+        .filter(|t| **t >= jst(2026, 11, 27, 17, 30))
+        .count();
     let lunch = r.started_at.iter().filter(|t| w.is_open(**t)).count();
     assert!(evening > 0 && lunch > 0, "lunch {lunch}, evening {evening}");
     assert_eq!(r.started_at.len(), 680);
@@ -105,7 +143,11 @@ fn bucket_says_when() {
     assert_eq!(b.try_take("KUN", 2_000_000, t0), Ok(()), "starts full");
     let when = b.try_take("KUN", 500_000, t0).expect_err("empty now");
     assert_eq!(when, t0 + Duration::milliseconds(500));
-    assert_eq!(b.try_take("ORO", 1_000_000, t0), Ok(()), "sites have their own buckets");
+    assert_eq!(
+        b.try_take("ORO", 1_000_000, t0),
+        Ok(()),
+        "sites have their own buckets"
+    );
     assert_eq!(b.try_take("KUN", 500_000, when), Ok(()));
     // Idle for an hour: only the burst is there, not an hour's worth.
     let later = when + Duration::hours(1);

@@ -54,7 +54,10 @@ fn retired_and_disposed_are_excluded_even_when_named() {
     let r = spec.resolve(&ledger(), &HashMap::new()).expect("resolves");
     assert_eq!(ids(&r), vec![7]);
     assert_eq!(r.inactive_hostnames, vec!["SUIDO-PC-0005".to_string()]);
-    assert!(r.unknown_hostnames.is_empty(), "a retired PC is known, not unknown");
+    assert!(
+        r.unknown_hostnames.is_empty(),
+        "a retired PC is known, not unknown"
+    );
 }
 
 #[test]
@@ -71,25 +74,53 @@ fn duplicates_removed_and_unknown_hostnames_reported() {
         ..Default::default()
     };
     let r = spec.resolve(&ledger(), &HashMap::new()).expect("resolves");
-    assert_eq!(ids(&r), vec![1, 2, 7], "PC-0001 tagged and named twice appears once");
-    assert_eq!(r.unknown_hostnames, vec!["SUIDO-PC-0999".to_string(), "SUIDO-PX-0003".to_string()]);
+    assert_eq!(
+        ids(&r),
+        vec![1, 2, 7],
+        "PC-0001 tagged and named twice appears once"
+    );
+    assert_eq!(
+        r.unknown_hostnames,
+        vec!["SUIDO-PC-0999".to_string(), "SUIDO-PX-0003".to_string()]
+    );
 }
 
 #[test]
 fn saved_query_and_tags() {
     let mut q = HashMap::new();
     q.insert("Office2021が入っているPC".to_string(), vec![2, 3, 4, 5]);
-    let spec = TargetSpec { query: Some("Office2021が入っているPC".into()), ..Default::default() };
+    let spec = TargetSpec {
+        query: Some("Office2021が入っているPC".into()),
+        ..Default::default()
+    };
     let r = spec.resolve(&ledger(), &q).expect("resolves");
     assert_eq!(ids(&r), vec![2, 3, 4], "5 is retired");
-    let spec = TargetSpec { query: Some("Office2021が入っているPC".into()), tags: vec!["cad".into()], ..Default::default() };
-    assert_eq!(ids(&spec.resolve(&ledger(), &q).expect("resolves")), vec![4]);
+    let spec = TargetSpec {
+        query: Some("Office2021が入っているPC".into()),
+        tags: vec!["cad".into()],
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(&spec.resolve(&ledger(), &q).expect("resolves")),
+        vec![4]
+    );
 }
 
 #[test]
 fn empty_spec_and_unknown_query_are_errors() {
-    assert_eq!(TargetSpec::default().resolve(&ledger(), &HashMap::new()), Err(TargetError::Empty));
-    let spec = TargetSpec { query: Some("なし".into()), ..Default::default() };
-    let err = spec.resolve(&ledger(), &HashMap::new()).expect_err("unknown query");
-    assert!(err.to_string().starts_with("保存済み検索 \"なし\""), "{err}");
+    assert_eq!(
+        TargetSpec::default().resolve(&ledger(), &HashMap::new()),
+        Err(TargetError::Empty)
+    );
+    let spec = TargetSpec {
+        query: Some("なし".into()),
+        ..Default::default()
+    };
+    let err = spec
+        .resolve(&ledger(), &HashMap::new())
+        .expect_err("unknown query");
+    assert!(
+        err.to_string().starts_with("保存済み検索 \"なし\""),
+        "{err}"
+    );
 }
