@@ -206,6 +206,8 @@ pub fn run(config: &SimConfig, mut observe: impl FnMut(&StepView)) -> Result<Sim
         seed: config.seed,
     };
     let mut sched = Scheduler::new(plan, site_of.clone());
+    // A wave target beyond the configured sites gets no site (and no WAN), rather than a panic.
+    let site = |id: &AssetId| site_of.get(id).map_or("", String::as_str);
     let all: Vec<AssetId> = config
         .waves
         .iter()
@@ -297,7 +299,7 @@ pub fn run(config: &SimConfig, mut observe: impl FnMut(&StepView)) -> Result<Sim
         };
         let mut per_site: BTreeMap<String, usize> = BTreeMap::new();
         for id in &downloading {
-            *per_site.entry(site_of[id].clone()).or_default() += 1;
+            *per_site.entry(site(id).to_string()).or_default() += 1;
         }
         for (s, n) in &per_site {
             let m = max_site.entry(s.clone()).or_default();
@@ -340,7 +342,7 @@ pub fn run(config: &SimConfig, mut observe: impl FnMut(&StepView)) -> Result<Sim
             let mut step_wan: BTreeMap<String, u64> = BTreeMap::new();
             let mut by_site: BTreeMap<&str, Vec<AssetId>> = BTreeMap::new();
             for id in &downloading {
-                by_site.entry(site_of[id].as_str()).or_default().push(*id);
+                by_site.entry(site(id)).or_default().push(*id);
             }
             for (site, ids) in by_site {
                 let need = |id: &AssetId| config.package_bytes - have.get(id).copied().unwrap_or(0);
@@ -426,7 +428,7 @@ pub fn run(config: &SimConfig, mut observe: impl FnMut(&StepView)) -> Result<Sim
                 }
             };
             apply(&mut states, id, e)?;
-            done_at.insert(site_of[&id].clone(), t);
+            done_at.insert(site(&id).to_string(), t);
             last_settle = last_settle.max(t);
         }
     }

@@ -332,3 +332,37 @@ fn due_targets_wait_for_the_next_window() {
         10
     );
 }
+
+#[test]
+fn simulated_rollout_stops_at_a_failed_pilot_and_misses_after_the_deadline() {
+    use lanward_deploy::sim::{run, SimConfig};
+    let start = jst(2026, 12, 1, 9, 0);
+    let mut cfg = SimConfig::bureau(true, start);
+    cfg.package_bytes = 10_000_000;
+    cfg.failure_rate = 0.5;
+    let r = run(&cfg, |_| {}).expect("runs");
+    assert_eq!(r.installed + r.failed, 20, "only the pilot ran: {r:?}");
+    assert!(
+        r.failed >= 3,
+        "with half failing, the 90 % gate stays closed"
+    );
+    assert!(r.completed_after.is_none());
+
+    let mut cfg = SimConfig::bureau(false, start);
+    cfg.failure_rate = 0.0; // 300 MB: 10 at a time over ORO's WAN take ~40 min each
+    cfg.step = Duration::seconds(5);
+    let deadline = start + Duration::hours(1);
+    cfg.deadline = Some(deadline);
+    let r = run(&cfg, |_| {}).expect("runs");
+    assert!(
+        r.missed > 0,
+        "ORO's 70 PCs cannot all start within the hour at 10 Mbit/s"
+    );
+    let oro = r.sites.iter().find(|s| s.site == "ORO").expect("ORO");
+    assert!(
+        oro.wan_bytes < 70 * 300_000_000,
+        "missed PCs downloaded nothing"
+    );
+    assert_eq!(r.installed + r.missed, 680);
+    assert!(r.started_at.iter().all(|t| *t < deadline));
+}
