@@ -105,3 +105,26 @@ impl BandwidthBuckets {
         got as u64
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn site_override_and_backwards_clock() {
+        let caps = Caps {
+            per_site_concurrency: 5,
+            site_concurrency: HashMap::from([("HQ".to_string(), 20)]),
+            global_concurrency: 50,
+            per_site_bytes_per_sec: None,
+        };
+        assert_eq!(caps.site_cap("HQ"), 20);
+        assert_eq!(caps.site_cap("KUN"), 5);
+        let t = DateTime::from_timestamp(1_800_000_000, 0).expect("valid");
+        let mut b = BandwidthBuckets::new(100, 100);
+        assert_eq!(b.take_up_to("KUN", 1000, t), 100);
+        // An earlier time adds nothing instead of panicking or minting tokens.
+        assert_eq!(b.take_up_to("KUN", 1000, t - Duration::seconds(10)), 0);
+        assert_eq!(b.take_up_to("KUN", 1000, t + Duration::seconds(1)), 100);
+    }
+}

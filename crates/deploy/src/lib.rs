@@ -12,8 +12,8 @@ pub mod window;
 
 pub use caps::{BandwidthBuckets, Caps};
 pub use plan::{
-    waves_by_department, Action, DeploymentStatus, Gate, Plan, Scheduler, SchedulerMemory, Wave,
-    WaveCounts, WaveState,
+    waves_by_department, Action, DeploymentStatus, Gate, Plan, PlanSpec, Scheduler,
+    SchedulerMemory, Wave, WaveCounts, WaveState,
 };
 pub use spread::spread_starts;
 pub use state::{transition, Event, InvalidTransition, TargetState};

@@ -462,3 +462,83 @@ impl Scheduler {
         actions
     }
 }
+
+/// A plan as the server stores it (JSON): windows as the person wrote them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanSpec {
+    pub waves: Vec<Wave>,
+    #[serde(default)]
+    pub windows: Vec<crate::window::WindowSpec>,
+    #[serde(default)]
+    pub deadline: Option<DateTime<Utc>>,
+    pub caps: Caps,
+    /// Minutes of open window time each wave's starts are spread over.
+    pub spread_minutes: u32,
+    pub seed: u64,
+}
+
+impl PlanSpec {
+    /// Check the windows (syntax, and that each opens within a year of `now`) and build the plan.
+    pub fn build(&self, now: DateTime<Utc>) -> Result<Plan, crate::window::WindowError> {
+        Ok(Plan {
+            waves: self.waves.clone(),
+            windows: Windows::from_specs(&self.windows, now)?,
+            deadline: self.deadline,
+            caps: self.caps.clone(),
+            spread: Duration::minutes(i64::from(self.spread_minutes)),
+            seed: self.seed,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_spec_round_trips_and_checks_windows() {
+        let json = r#"{
+            "waves": [{"name": "pilot", "targets": [1, 2]},
+                      {"name": "総務課", "targets": [3], "gate": {"min_success_percent": 90, "max_failures": 1}}],
+            "windows": [{"cron": "30 17 * * 1-5", "minutes": 270}, "mon-fri 12:00-13:00"],
+            "caps": {"per_site_concurrency": 10, "global_concurrency": 100, "per_site_bytes_per_sec": 1250000},
+            "spread_minutes": 60, "seed": 1
+        }"#;
+        let spec: PlanSpec = serde_json::from_str(json).expect("parses");
+        assert_eq!(
+            spec.waves[1].gate,
+            Some(Gate {
+                min_success_percent: 90,
+                max_failures: Some(1)
+            })
+        );
+        let now = DateTime::from_timestamp(1_795_000_000, 0).expect("valid");
+        let plan = spec.build(now).expect("windows fine");
+        assert!(!plan.windows.is_always_open());
+        let back: PlanSpec =
+            serde_json::from_str(&serde_json::to_string(&spec).expect("ser")).expect("de");
+        assert_eq!(back, spec);
+        let mut bad = spec.clone();
+        bad.windows
+            .push(crate::window::WindowSpec::Simple("mon-fri 12:00".into()));
+        assert!(bad.build(now).is_err());
+    }
+
+    #[test]
+    fn gate_percent_is_exact() {
+        let c = |s, f| WaveCounts {
+            total: s + f,
+            succeeded: s,
+            failed: f,
+            ..Default::default()
+        };
+        let g = Gate {
+            min_success_percent: 90,
+            max_failures: None,
+        };
+        assert!(g.is_open(&c(9, 1)));
+        assert!(!g.is_open(&c(8, 1))); // 88.9 %
+        assert!(g.is_open(&c(18, 2)));
+        assert!(!g.is_open(&c(17, 2))); // 89.5 %
+    }
+}

@@ -292,3 +292,30 @@ impl Windows {
         Some((start.max(after), end))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simple_form_becomes_cron_and_minutes() {
+        let w = MaintenanceWindow::parse_simple("MON-FRI 17:30-22:00").expect("valid");
+        assert_eq!(w.minutes, 270);
+        assert_eq!(w.expr(), "MON-FRI 17:30-22:00");
+        let w = MaintenanceWindow::parse_simple("daily 22:00-24:00").expect("valid");
+        assert_eq!(w.minutes, 120);
+        let w = MaintenanceWindow::parse_simple("fri 22:00-02:00").expect("valid");
+        assert_eq!(w.minutes, 240);
+        assert!(MaintenanceWindow::parse_simple("fri 24:00-02:00").is_err());
+    }
+
+    #[test]
+    fn error_for_a_bad_simple_form_names_its_text_not_the_cron() {
+        let err = MaintenanceWindow::parse_simple("mon-fry 12:00-13:00").expect_err("bad day");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("\"mon-fry 12:00-13:00\" の曜日が不正です"),
+            "{msg}"
+        );
+    }
+}
