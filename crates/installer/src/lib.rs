@@ -316,23 +316,24 @@ fn from_zip<R: Read + Seek>(ctx: &Ctx, reader: R) -> Result<Recognised, Recognis
     let tops: std::collections::BTreeSet<&str> = names.iter().filter_map(|n| n.split('/').next()).collect();
     let prefix = if tops.len() == 1 && names.iter().all(|n| n.contains('/')) { tops.iter().next().map(|t| format!("{t}/")) } else { None };
     let prefix = prefix.unwrap_or_default();
+    // The entry's name as it is in the archive (case matters on Linux).
     let found: Vec<&str> = ENTRY_NAMES
         .iter()
-        .copied()
-        .filter(|e| names.iter().any(|n| n.eq_ignore_ascii_case(&format!("{prefix}{e}"))))
+        .filter_map(|e| names.iter().find(|n| n.eq_ignore_ascii_case(&format!("{prefix}{e}"))))
+        .map(|n| n.as_str())
         .collect();
-    let Some(entry) = found.first() else {
+    let Some(&inner) = found.first() else {
         return Err(ctx.err(
             ErrorKind::NoEntryScript,
             format!("zipに入口のスクリプト（{}）がありません。実行するコマンドを指定してください", ENTRY_NAMES.join(", ")),
             format!("the zip has no entry script ({}); give the command to run", ENTRY_NAMES.join(", ")),
         ));
     };
-    let inner = format!("{prefix}{entry}");
-    let ext = entry.rsplit('.').next().unwrap_or("");
+    let inner = inner.to_string();
+    let ext = inner.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
     let sep = if ext == "sh" { "/" } else { "\\" };
     let path = format!("{DIR}{sep}{}", inner.replace('/', sep));
-    let Some(mut r) = script(ext, &path) else {
+    let Some(mut r) = script(&ext, &path) else {
         return Err(ctx.err(ErrorKind::NoEntryScript, "zipの入口スクリプトの種類が分かりません", "unknown entry script type in the zip"));
     };
     r.framework = Framework::Zip;

@@ -58,7 +58,7 @@ pub(crate) fn table_stream_name(name: &str) -> String {
     out
 }
 
-fn read_stream<R: Read + Seek>(ctx: &Ctx, cf: &mut cfb::CompoundFile<R>, name: &str, shown: &str) -> Result<Vec<u8>, RecogniseError> {
+fn read_stream<R: Read + Seek>(ctx: &Ctx, cf: &mut cfb::CompoundFile<R>, file_len: u64, name: &str, shown: &str) -> Result<Vec<u8>, RecogniseError> {
     let path = format!("/{name}");
     let mut s = cf.open_stream(&path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
@@ -71,7 +71,9 @@ fn read_stream<R: Read + Seek>(ctx: &Ctx, cf: &mut cfb::CompoundFile<R>, name: &
     if len > MAX_STREAM {
         return Err(ctx.corrupt(format!("MSIの{shown}ストリームが大きすぎます（{len}バイト）"), format!("the MSI's {shown} stream is too large ({len} bytes)")));
     }
-    let mut buf = Vec::with_capacity(len as usize);
+    // The declared length is checked against the stream's real content
+    // below; reserve no more than the file could hold.
+    let mut buf = Vec::with_capacity(len.min(file_len) as usize);
     (&mut s).take(len).read_to_end(&mut buf).map_err(|e| ctx.io(&format!("MSIの{shown}ストリーム"), &format!("the MSI's {shown} stream"), e))?;
     if (buf.len() as u64) < len {
         return Err(ctx.corrupt(format!("MSIの{shown}ストリームが途中で切れています"), format!("the MSI's {shown} stream is cut short")));
@@ -103,13 +105,15 @@ fn decode(codepage: u32, bytes: &[u8]) -> String {
     enc.decode_without_bom_handling(bytes).0.into_owned()
 }
 
-pub(crate) fn read<R: Read + Seek>(ctx: &Ctx, reader: R) -> Result<MsiInfo, RecogniseError> {
+pub(crate) fn read<R: Read + Seek>(ctx: &Ctx, mut reader: R) -> Result<MsiInfo, RecogniseError> {
+    let file_len = reader.seek(std::io::SeekFrom::End(0)).map_err(|e| ctx.io("MSI", "the MSI", e))?;
+    reader.seek(std::io::SeekFrom::Start(0)).map_err(|e| ctx.io("MSI", "the MSI", e))?;
     let mut cf = cfb::CompoundFile::open(reader).map_err(|e| {
         ctx.corrupt(format!("MSI（OLE複合ファイル）として開けません: {e}"), format!("cannot open as an MSI (OLE compound file): {e}"))
     })?;
-    let pool = read_stream(ctx, &mut cf, &table_stream_name("_StringPool"), "_StringPool")?;
-    let data = read_stream(ctx, &mut cf, &table_stream_name("_StringData"), "_StringData")?;
-    let props = read_stream(ctx, &mut cf, &table_stream_name("Property"), "Property")?;
+    let pool = read_stream(ctx, &mut cf, file_len, &table_stream_name("_StringPool"), "_StringPool")?;
+    let data = read_stream(ctx, &mut cf, file_len, &table_stream_name("_StringData"), "_StringData")?;
+    let props = read_stream(ctx, &mut cf, file_len, &table_stream_name("Property"), "Property")?;
 
     if pool.len() < 4 {
         return Err(ctx.corrupt("MSIの_StringPoolが短すぎます", "the MSI's _StringPool is too short"));
@@ -187,4 +191,96 @@ pub(crate) fn read<R: Read + Seek>(ctx: &Ctx, reader: R) -> Result<MsiInfo, Reco
         manufacturer: get("Manufacturer"),
         upgrade_code: get("UpgradeCode").map(|s| s.to_ascii_uppercase()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Cursor, Write};
+
+    /// An MSI-shaped compound file with just the string pool and the
+    /// Property table, written the way Windows Installer lays them out.
+    fn build(codepage: u32, long_refs: bool, strings: &[&[u8]], props: &[(usize, usize)]) -> Vec<u8> {
+        let mut cf = cfb::CompoundFile::create(Cursor::new(Vec::new())).unwrap();
+        let mut pool = (codepage | if long_refs { 0x8000_0000 } else { 0 }).to_le_bytes().to_vec();
+        let mut data = Vec::new();
+        for s in strings {
+            if s.len() > 0xffff {
+                pool.extend_from_slice(&[0, 0, 1, 0]);
+                pool.extend_from_slice(&(s.len() as u32).to_le_bytes());
+            } else {
+                pool.extend_from_slice(&(s.len() as u16).to_le_bytes());
+                pool.extend_from_slice(&1u16.to_le_bytes());
+            }
+            data.extend_from_slice(s);
+        }
+        let mut table = Vec::new();
+        for col in 0..2 {
+            for row in props {
+                let v = if col == 0 { row.0 } else { row.1 } as u32;
+                table.extend_from_slice(&v.to_le_bytes()[..if long_refs { 3 } else { 2 }]);
+            }
+        }
+        for (name, bytes) in [("_StringPool", pool), ("_StringData", data), ("Property", table)] {
+            let mut s = cf.create_stream(format!("/{}", table_stream_name(name))).unwrap();
+            s.write_all(&bytes).unwrap();
+        }
+        cf.flush().unwrap();
+        cf.into_inner().into_inner()
+    }
+
+    fn ctx() -> Ctx {
+        Ctx { file: "t.msi".into() }
+    }
+
+    #[test]
+    fn stream_names_are_encoded_like_windows_installer() {
+        // Known from real MSIs: "Property" is U+4840 U+3FFF U+3B6A ...
+        let n: Vec<u32> = table_stream_name("Property").chars().map(|c| c as u32).collect();
+        assert_eq!(n[0], 0x4840);
+        assert_eq!(n.len(), 5);
+        assert_eq!(table_stream_name("_Tables").chars().count(), 5);
+    }
+
+    #[test]
+    fn shift_jis_names_and_long_string_refs() {
+        let (name, _, _) = encoding_rs::SHIFT_JIS.encode("水道局 資産管理ツール");
+        let (maker, _, _) = encoding_rs::SHIFT_JIS.encode("株式会社テスト");
+        for long in [false, true] {
+            let strings: Vec<&[u8]> = vec![b"ProductName", &name, b"Manufacturer", &maker, b"ProductVersion", b"24.1.0", b"ProductCode", b"{0a1b2c3d-0000-0000-0000-000000000001}"];
+            let f = build(932, long, &strings, &[(1, 2), (3, 4), (5, 6), (7, 8)]);
+            let i = read(&ctx(), Cursor::new(f)).unwrap();
+            assert_eq!(i.product_name.as_deref(), Some("水道局 資産管理ツール"));
+            assert_eq!(i.manufacturer.as_deref(), Some("株式会社テスト"));
+            assert_eq!(i.product_version.as_deref(), Some("24.1.0"));
+            assert_eq!(i.product_code.as_deref(), Some("{0A1B2C3D-0000-0000-0000-000000000001}"));
+        }
+    }
+
+    #[test]
+    fn a_string_longer_than_64k_uses_the_long_length() {
+        let long = vec![b'x'; 70_000];
+        let f = build(65001, false, &[b"ProductName", &long, b"ProductVersion", b"1.0"], &[(1, 2), (3, 4)]);
+        let i = read(&ctx(), Cursor::new(f)).unwrap();
+        assert_eq!(i.product_name.map(|s| s.len()), Some(70_000));
+        assert_eq!(i.product_version.as_deref(), Some("1.0"));
+    }
+
+    #[test]
+    fn bad_references_and_sizes_are_named() {
+        let f = build(65001, false, &[b"ProductName", b"x"], &[(1, 9)]);
+        let e = read(&ctx(), Cursor::new(f)).unwrap_err();
+        assert!(e.message_en.contains("the value of MSI property ProductName is not in the string pool (9)"), "{e}");
+        let f = build(65001, false, &[b"ProductName", b"x"], &[(7, 2)]);
+        let e = read(&ctx(), Cursor::new(f)).unwrap_err();
+        assert!(e.message_en.contains("row 1 of the MSI's Property table"), "{e}");
+        // A pool that promises more string data than there is.
+        let mut cf = cfb::CompoundFile::create(Cursor::new(Vec::new())).unwrap();
+        for (name, bytes) in [("_StringPool", vec![0xE9, 0xFD, 0, 0, 0, 0, 1, 0, 0xff, 0xff, 0xff, 0x7f]), ("_StringData", vec![]), ("Property", vec![])] {
+            cf.create_stream(format!("/{}", table_stream_name(name))).unwrap().write_all(&bytes).unwrap();
+        }
+        cf.flush().unwrap();
+        let e = read(&ctx(), Cursor::new(cf.into_inner().into_inner())).unwrap_err();
+        assert!(e.message_en.contains("MSI string 1 points outside _StringData (0 bytes)"), "{e}");
+    }
 }

@@ -256,3 +256,53 @@ fn missing_file_names_the_path() {
     assert_eq!(e.kind, ErrorKind::Io);
     assert!(e.to_string().starts_with("/nonexistent/lanward/setup.exe: 開けません"), "{e}");
 }
+
+/// A file of `len` bytes: `head`, then zeros, produced on demand; counts
+/// the bytes handed out.
+struct Big {
+    head: Vec<u8>,
+    len: u64,
+    pos: u64,
+    read: u64,
+}
+
+impl std::io::Read for Big {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = (self.len.saturating_sub(self.pos)).min(buf.len() as u64) as usize;
+        for (i, b) in buf[..n].iter_mut().enumerate() {
+            let at = self.pos as usize + i;
+            *b = self.head.get(at).copied().unwrap_or(0);
+        }
+        self.pos += n as u64;
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+impl std::io::Seek for Big {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.pos = match to {
+            std::io::SeekFrom::Start(p) => p,
+            std::io::SeekFrom::End(d) => self.len.saturating_add_signed(d),
+            std::io::SeekFrom::Current(d) => self.pos.saturating_add_signed(d),
+        };
+        Ok(self.pos)
+    }
+}
+
+#[test]
+fn a_300_mb_installer_is_read_in_part() {
+    const MB: u64 = 1 << 20;
+    for (name, head, expect) in [
+        ("bundle.exe", synthetic::burn(), Ok(Framework::WixBurn)),
+        ("nsis.exe", synthetic::nsis(), Ok(Framework::Nsis)),
+        ("inno.exe", synthetic::inno_loader(), Ok(Framework::InnoSetup)),
+        ("tool.exe", synthetic::plain(), Err(ErrorKind::UnknownExe)),
+    ] {
+        let mut big = Big { head, len: 300 * MB, pos: 0, read: 0 };
+        let res = recognise(name, &mut big);
+        assert_eq!(res.map(|r| r.framework).map_err(|e| e.kind), expect, "{name}");
+        assert!(big.read < 12 * MB, "{name}: read {} MB of 300", big.read / MB);
+        println!("{name}: read {} KB of 300 MB", big.read / 1024);
+    }
+}
