@@ -43,8 +43,18 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
-    pub fn err(&self, kind: ErrorKind, ja: impl Into<String>, en: impl Into<String>) -> RecogniseError {
-        RecogniseError { file: self.file.clone(), kind, message: ja.into(), message_en: en.into() }
+    pub fn err(
+        &self,
+        kind: ErrorKind,
+        ja: impl Into<String>,
+        en: impl Into<String>,
+    ) -> RecogniseError {
+        RecogniseError {
+            file: self.file.clone(),
+            kind,
+            message: ja.into(),
+            message_en: en.into(),
+        }
     }
     pub fn corrupt(&self, ja: impl Into<String>, en: impl Into<String>) -> RecogniseError {
         self.err(ErrorKind::Corrupt, ja, en)
@@ -52,9 +62,16 @@ impl Ctx {
     /// A read error: "unexpected end of file" means the file is cut short.
     pub fn io(&self, what_ja: &str, what_en: &str, e: std::io::Error) -> RecogniseError {
         if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            self.corrupt(format!("{what_ja}の途中でファイルが終わっています（途中で切れたファイル）"), format!("the file ends inside {what_en} (truncated file)"))
+            self.corrupt(
+                format!("{what_ja}の途中でファイルが終わっています（途中で切れたファイル）"),
+                format!("the file ends inside {what_en} (truncated file)"),
+            )
         } else {
-            self.err(ErrorKind::Io, format!("{what_ja}を読めません: {e}"), format!("cannot read {what_en}: {e}"))
+            self.err(
+                ErrorKind::Io,
+                format!("{what_ja}を読めません: {e}"),
+                format!("cannot read {what_en}: {e}"),
+            )
         }
     }
 }

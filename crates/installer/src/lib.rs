@@ -94,7 +94,10 @@ impl Recognised {
 
     /// The command with the placeholders filled in.
     pub fn command_for(&self, file: &str, log: &str, dir: &str) -> String {
-        self.silent_command.replace(FILE, file).replace(LOG, log).replace(DIR, dir)
+        self.silent_command
+            .replace(FILE, file)
+            .replace(LOG, log)
+            .replace(DIR, dir)
     }
 
     fn note(&mut self, ja: &str, en: &str) {
@@ -104,30 +107,58 @@ impl Recognised {
 
 /// Opens `path` and recognises it; the file name in errors is `path`'s.
 pub fn recognise_path(path: &Path) -> Result<Recognised, RecogniseError> {
-    let ctx = Ctx { file: path.display().to_string() };
-    let f = std::fs::File::open(path).map_err(|e| ctx.err(ErrorKind::Io, format!("開けません: {e}"), format!("cannot open: {e}")))?;
+    let ctx = Ctx {
+        file: path.display().to_string(),
+    };
+    let f = std::fs::File::open(path).map_err(|e| {
+        ctx.err(
+            ErrorKind::Io,
+            format!("開けません: {e}"),
+            format!("cannot open: {e}"),
+        )
+    })?;
     recognise(&ctx.file, std::io::BufReader::new(f))
 }
 
 /// Recognises an installer read through `reader`; `file_name` is the name
 /// it was uploaded under (used for scripts' extension and in errors).
-pub fn recognise<R: Read + Seek>(file_name: &str, mut reader: R) -> Result<Recognised, RecogniseError> {
-    let ctx = Ctx { file: file_name.to_string() };
-    let len = reader.seek(SeekFrom::End(0)).map_err(|e| ctx.io("ファイルの大きさ", "the file size", e))?;
-    reader.seek(SeekFrom::Start(0)).map_err(|e| ctx.io("ファイルの先頭", "the start of the file", e))?;
+pub fn recognise<R: Read + Seek>(
+    file_name: &str,
+    mut reader: R,
+) -> Result<Recognised, RecogniseError> {
+    let ctx = Ctx {
+        file: file_name.to_string(),
+    };
+    let len = reader
+        .seek(SeekFrom::End(0))
+        .map_err(|e| ctx.io("ファイルの大きさ", "the file size", e))?;
+    reader
+        .seek(SeekFrom::Start(0))
+        .map_err(|e| ctx.io("ファイルの先頭", "the start of the file", e))?;
     let mut magic = [0u8; 8];
     let n = (len as usize).min(8);
-    reader.read_exact(&mut magic[..n]).map_err(|e| ctx.io("ファイルの先頭", "the start of the file", e))?;
-    reader.seek(SeekFrom::Start(0)).map_err(|e| ctx.io("ファイルの先頭", "the start of the file", e))?;
+    reader
+        .read_exact(&mut magic[..n])
+        .map_err(|e| ctx.io("ファイルの先頭", "the start of the file", e))?;
+    reader
+        .seek(SeekFrom::Start(0))
+        .map_err(|e| ctx.io("ファイルの先頭", "the start of the file", e))?;
     let magic = &magic[..n];
-    let ext = Path::new(file_name).extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = Path::new(file_name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
 
     if magic == b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1" {
         return from_msi(&ctx, reader);
     }
     if magic.starts_with(b"MZ") {
         if len < 64 {
-            return Err(ctx.corrupt("実行ファイルが短すぎます（途中で切れたファイル）", "the executable is too short (truncated file)"));
+            return Err(ctx.corrupt(
+                "実行ファイルが短すぎます（途中で切れたファイル）",
+                "the executable is too short (truncated file)",
+            ));
         }
         return from_pe(&ctx, &mut reader, len);
     }
@@ -138,23 +169,41 @@ pub fn recognise<R: Read + Seek>(file_name: &str, mut reader: R) -> Result<Recog
         return from_zip(&ctx, reader);
     }
     let expected = match ext.as_str() {
-        "msi" => Some(("MSI（OLE複合ファイル）の先頭", "the MSI (OLE compound file) header")),
+        "msi" => Some((
+            "MSI（OLE複合ファイル）の先頭",
+            "the MSI (OLE compound file) header",
+        )),
         "exe" => Some(("実行ファイルの先頭「MZ」", "the executable's 'MZ' header")),
-        "deb" => Some((".debのar形式の先頭「!<arch>」", "the .deb's ar header '!<arch>'")),
+        "deb" => Some((
+            ".debのar形式の先頭「!<arch>」",
+            "the .deb's ar header '!<arch>'",
+        )),
         "zip" => Some(("zipの先頭「PK」", "the zip's 'PK' header")),
         _ => None,
     };
     if let Some((ja, en)) = expected {
-        return Err(ctx.corrupt(format!("拡張子は.{ext}ですが、{ja}がありません"), format!("the extension is .{ext} but {en} is missing")));
+        return Err(ctx.corrupt(
+            format!("拡張子は.{ext}ですが、{ja}がありません"),
+            format!("the extension is .{ext} but {en} is missing"),
+        ));
     }
     if let Some(r) = script(&ext, FILE) {
         if len > 4 << 20 {
-            return Err(ctx.corrupt(format!("スクリプトが大きすぎます（{len}バイト）"), format!("the script is too large ({len} bytes)")));
+            return Err(ctx.corrupt(
+                format!("スクリプトが大きすぎます（{len}バイト）"),
+                format!("the script is too large ({len} bytes)"),
+            ));
         }
         let mut head = Vec::new();
-        (&mut reader).take(len).read_to_end(&mut head).map_err(|e| ctx.io("スクリプト", "the script", e))?;
+        (&mut reader)
+            .take(len)
+            .read_to_end(&mut head)
+            .map_err(|e| ctx.io("スクリプト", "the script", e))?;
         if head.contains(&0) {
-            return Err(ctx.corrupt("スクリプトにNULバイトがあります（テキストではありません）", "the script contains NUL bytes (not text)"));
+            return Err(ctx.corrupt(
+                "スクリプトにNULバイトがあります（テキストではありません）",
+                "the script contains NUL bytes (not text)",
+            ));
         }
         return Ok(r);
     }
@@ -183,7 +232,10 @@ fn script(ext: &str, path: &str) -> Option<Recognised> {
 fn from_msi<R: Read + Seek>(ctx: &Ctx, reader: R) -> Result<Recognised, RecogniseError> {
     let info = msi::read(ctx, reader)?;
     let log_arg = format!("/l*v \"{LOG}\"");
-    let mut r = Recognised::new(Framework::Msi, format!("msiexec /i \"{FILE}\" /qn REBOOT=ReallySuppress {log_arg}"));
+    let mut r = Recognised::new(
+        Framework::Msi,
+        format!("msiexec /i \"{FILE}\" /qn REBOOT=ReallySuppress {log_arg}"),
+    );
     r.log_arg = Some(log_arg);
     r.product_name = info.product_name;
     r.version = info.product_version;
@@ -193,17 +245,30 @@ fn from_msi<R: Read + Seek>(ctx: &Ctx, reader: R) -> Result<Recognised, Recognis
         Some(code) if rule::parse(&format!("msi:{code}")).is_ok() => {
             r.detection_rule_proposal = Some(DetectionRule::MsiProductCode {
                 code: code.clone(),
-                min_version: r.version.clone().filter(|v| rule::parse(&format!("msi:{code}>={v}")).is_ok()),
+                min_version: r
+                    .version
+                    .clone()
+                    .filter(|v| rule::parse(&format!("msi:{code}>={v}")).is_ok()),
             });
         }
-        _ => r.note("ProductCodeがないか形式が正しくないため検出ルールを提案できません", "no valid ProductCode, so no detection rule is proposed"),
+        _ => r.note(
+            "ProductCodeがないか形式が正しくないため検出ルールを提案できません",
+            "no valid ProductCode, so no detection rule is proposed",
+        ),
     }
     r.product_code = info.product_code;
-    r.note("終了コード3010と1641は再起動が必要な成功です", "exit codes 3010 and 1641 mean success with a reboot required");
+    r.note(
+        "終了コード3010と1641は再起動が必要な成功です",
+        "exit codes 3010 and 1641 mean success with a reboot required",
+    );
     Ok(r)
 }
 
-fn from_pe<R: Read + Seek>(ctx: &Ctx, reader: &mut R, len: u64) -> Result<Recognised, RecogniseError> {
+fn from_pe<R: Read + Seek>(
+    ctx: &Ctx,
+    reader: &mut R,
+    len: u64,
+) -> Result<Recognised, RecogniseError> {
     let info = pe::read(ctx, reader, len)?;
     let mut r = match info.kind {
         pe::PeKind::Unknown => {
@@ -215,10 +280,16 @@ fn from_pe<R: Read + Seek>(ctx: &Ctx, reader: &mut R, len: u64) -> Result<Recogn
         }
         pe::PeKind::Inno { data_version } => {
             let log_arg = format!("/LOG=\"{LOG}\"");
-            let mut r = Recognised::new(Framework::InnoSetup, format!("\"{FILE}\" /VERYSILENT /SUPPRESSMSGBOXES /NORESTART /SP- {log_arg}"));
+            let mut r = Recognised::new(
+                Framework::InnoSetup,
+                format!("\"{FILE}\" /VERYSILENT /SUPPRESSMSGBOXES /NORESTART /SP- {log_arg}"),
+            );
             r.log_arg = Some(log_arg);
             if let Some(v) = data_version {
-                r.note(&format!("Inno Setupのセットアップデータ形式 {v}"), &format!("Inno Setup setup data format {v}"));
+                r.note(
+                    &format!("Inno Setupのセットアップデータ形式 {v}"),
+                    &format!("Inno Setup setup data format {v}"),
+                );
             }
             r.note(
                 "検出ルールの候補: HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\{AppId}_is1 の DisplayVersion（32ビット版はWOW6432Node）",
@@ -236,7 +307,10 @@ fn from_pe<R: Read + Seek>(ctx: &Ctx, reader: &mut R, len: u64) -> Result<Recogn
         }
         pe::PeKind::Burn { bundle_id } => {
             let log_arg = format!("/log \"{LOG}\"");
-            let mut r = Recognised::new(Framework::WixBurn, format!("\"{FILE}\" /quiet /norestart {log_arg}"));
+            let mut r = Recognised::new(
+                Framework::WixBurn,
+                format!("\"{FILE}\" /quiet /norestart {log_arg}"),
+            );
             r.log_arg = Some(log_arg);
             if let Some(id) = &bundle_id {
                 r.detection_rule_proposal = Some(DetectionRule::RegistryValue {
@@ -257,7 +331,10 @@ fn from_pe<R: Read + Seek>(ctx: &Ctx, reader: &mut R, len: u64) -> Result<Recogn
         }
         pe::PeKind::InstallShield => {
             let log_arg = format!("/f2\"{LOG}\"");
-            let mut r = Recognised::new(Framework::InstallShield, format!("\"{FILE}\" /s /f1\"{DIR}\\setup.iss\" {log_arg}"));
+            let mut r = Recognised::new(
+                Framework::InstallShield,
+                format!("\"{FILE}\" /s /f1\"{DIR}\\setup.iss\" {log_arg}"),
+            );
             r.log_arg = Some(log_arg);
             r.response_file_required = true;
             r.note(
@@ -276,16 +353,29 @@ fn from_pe<R: Read + Seek>(ctx: &Ctx, reader: &mut R, len: u64) -> Result<Recogn
     Ok(r)
 }
 
-fn from_deb<R: Read + Seek>(ctx: &Ctx, reader: &mut R, len: u64) -> Result<Recognised, RecogniseError> {
+fn from_deb<R: Read + Seek>(
+    ctx: &Ctx,
+    reader: &mut R,
+    len: u64,
+) -> Result<Recognised, RecogniseError> {
     let info = deb::read(ctx, reader, len)?;
-    let mut r = Recognised::new(Framework::Deb, format!("apt-get install -y --no-install-recommends \"{FILE}\""));
+    let mut r = Recognised::new(
+        Framework::Deb,
+        format!("apt-get install -y --no-install-recommends \"{FILE}\""),
+    );
     r.product_name = Some(info.package.clone());
     r.publisher = info.maintainer;
     let valid = rule::parse(&format!("deb:{}>={}", info.package, info.version)).is_ok();
     if valid {
-        r.detection_rule_proposal = Some(DetectionRule::DebPackage { name: info.package.clone(), min_version: Some(info.version.clone()) });
+        r.detection_rule_proposal = Some(DetectionRule::DebPackage {
+            name: info.package.clone(),
+            min_version: Some(info.version.clone()),
+        });
     } else {
-        r.note("パッケージ名かバージョンの形式が正しくないため検出ルールを提案できません", "the package name or version is malformed, so no detection rule is proposed");
+        r.note(
+            "パッケージ名かバージョンの形式が正しくないため検出ルールを提案できません",
+            "the package name or version is malformed, so no detection rule is proposed",
+        );
     }
     r.version = Some(info.version);
     r.note(
@@ -300,33 +390,70 @@ fn from_deb<R: Read + Seek>(ctx: &Ctx, reader: &mut R, len: u64) -> Result<Recog
 
 /// Entry scripts we look for at the top of a zip (or inside its one
 /// top-level folder), in this order.
-const ENTRY_NAMES: &[&str] = &["install.ps1", "install.cmd", "install.bat", "install.sh", "setup.ps1", "setup.cmd", "setup.bat", "setup.sh"];
+const ENTRY_NAMES: &[&str] = &[
+    "install.ps1",
+    "install.cmd",
+    "install.bat",
+    "install.sh",
+    "setup.ps1",
+    "setup.cmd",
+    "setup.bat",
+    "setup.sh",
+];
 const MAX_ZIP_ENTRIES: usize = 100_000;
 
 fn from_zip<R: Read + Seek>(ctx: &Ctx, reader: R) -> Result<Recognised, RecogniseError> {
-    let archive = zip::ZipArchive::new(reader).map_err(|e| ctx.corrupt(format!("zipとして読めません: {e}"), format!("cannot read as a zip: {e}")))?;
+    let archive = zip::ZipArchive::new(reader).map_err(|e| {
+        ctx.corrupt(
+            format!("zipとして読めません: {e}"),
+            format!("cannot read as a zip: {e}"),
+        )
+    })?;
     if archive.len() > MAX_ZIP_ENTRIES {
-        return Err(ctx.corrupt(format!("zipの項目が多すぎます（{}）", archive.len()), format!("too many zip entries ({})", archive.len())));
+        return Err(ctx.corrupt(
+            format!("zipの項目が多すぎます（{}）", archive.len()),
+            format!("too many zip entries ({})", archive.len()),
+        ));
     }
     let names: Vec<String> = archive
         .file_names()
         .map(|n| n.map(|n| n.into_owned()))
         .collect::<Result<_, _>>()
-        .map_err(|e| ctx.corrupt(format!("zipの項目名が読めません: {e}"), format!("cannot read a zip entry name: {e}")))?;
-    let tops: std::collections::BTreeSet<&str> = names.iter().filter_map(|n| n.split('/').next()).collect();
-    let prefix = if tops.len() == 1 && names.iter().all(|n| n.contains('/')) { tops.iter().next().map(|t| format!("{t}/")) } else { None };
+        .map_err(|e| {
+            ctx.corrupt(
+                format!("zipの項目名が読めません: {e}"),
+                format!("cannot read a zip entry name: {e}"),
+            )
+        })?;
+    let tops: std::collections::BTreeSet<&str> =
+        names.iter().filter_map(|n| n.split('/').next()).collect();
+    let prefix = if tops.len() == 1 && names.iter().all(|n| n.contains('/')) {
+        tops.iter().next().map(|t| format!("{t}/"))
+    } else {
+        None
+    };
     let prefix = prefix.unwrap_or_default();
     // The entry's name as it is in the archive (case matters on Linux).
     let found: Vec<&str> = ENTRY_NAMES
         .iter()
-        .filter_map(|e| names.iter().find(|n| n.eq_ignore_ascii_case(&format!("{prefix}{e}"))))
+        .filter_map(|e| {
+            names
+                .iter()
+                .find(|n| n.eq_ignore_ascii_case(&format!("{prefix}{e}")))
+        })
         .map(|n| n.as_str())
         .collect();
     let Some(&inner) = found.first() else {
         return Err(ctx.err(
             ErrorKind::NoEntryScript,
-            format!("zipに入口のスクリプト（{}）がありません。実行するコマンドを指定してください", ENTRY_NAMES.join(", ")),
-            format!("the zip has no entry script ({}); give the command to run", ENTRY_NAMES.join(", ")),
+            format!(
+                "zipに入口のスクリプト（{}）がありません。実行するコマンドを指定してください",
+                ENTRY_NAMES.join(", ")
+            ),
+            format!(
+                "the zip has no entry script ({}); give the command to run",
+                ENTRY_NAMES.join(", ")
+            ),
         ));
     };
     let inner = inner.to_string();
@@ -334,13 +461,26 @@ fn from_zip<R: Read + Seek>(ctx: &Ctx, reader: R) -> Result<Recognised, Recognis
     let sep = if ext == "sh" { "/" } else { "\\" };
     let path = format!("{DIR}{sep}{}", inner.replace('/', sep));
     let Some(mut r) = script(&ext, &path) else {
-        return Err(ctx.err(ErrorKind::NoEntryScript, "zipの入口スクリプトの種類が分かりません", "unknown entry script type in the zip"));
+        return Err(ctx.err(
+            ErrorKind::NoEntryScript,
+            "zipの入口スクリプトの種類が分かりません",
+            "unknown entry script type in the zip",
+        ));
     };
     r.framework = Framework::Zip;
     r.entry_script = Some(inner.clone());
     r.notes.insert(0, format!("zipを{DIR}に展開して{inner}を実行します (the zip is extracted to {DIR} and {inner} is run)"));
     if found.len() > 1 {
-        r.note(&format!("入口の候補が複数あります（{}）。{inner}を選びました", found.join(", ")), &format!("several entry scripts ({}); chose {inner}", found.join(", ")));
+        r.note(
+            &format!(
+                "入口の候補が複数あります（{}）。{inner}を選びました",
+                found.join(", ")
+            ),
+            &format!(
+                "several entry scripts ({}); chose {inner}",
+                found.join(", ")
+            ),
+        );
     }
     Ok(r)
 }

@@ -58,25 +58,49 @@ pub(crate) fn table_stream_name(name: &str) -> String {
     out
 }
 
-fn read_stream<R: Read + Seek>(ctx: &Ctx, cf: &mut cfb::CompoundFile<R>, file_len: u64, name: &str, shown: &str) -> Result<Vec<u8>, RecogniseError> {
+fn read_stream<R: Read + Seek>(
+    ctx: &Ctx,
+    cf: &mut cfb::CompoundFile<R>,
+    file_len: u64,
+    name: &str,
+    shown: &str,
+) -> Result<Vec<u8>, RecogniseError> {
     let path = format!("/{name}");
     let mut s = cf.open_stream(&path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            ctx.corrupt(format!("MSIに{shown}ストリームがありません"), format!("the MSI has no {shown} stream"))
+            ctx.corrupt(
+                format!("MSIに{shown}ストリームがありません"),
+                format!("the MSI has no {shown} stream"),
+            )
         } else {
-            ctx.corrupt(format!("MSIの{shown}ストリームを開けません: {e}"), format!("cannot open the MSI's {shown} stream: {e}"))
+            ctx.corrupt(
+                format!("MSIの{shown}ストリームを開けません: {e}"),
+                format!("cannot open the MSI's {shown} stream: {e}"),
+            )
         }
     })?;
     let len = s.len();
     if len > MAX_STREAM {
-        return Err(ctx.corrupt(format!("MSIの{shown}ストリームが大きすぎます（{len}バイト）"), format!("the MSI's {shown} stream is too large ({len} bytes)")));
+        return Err(ctx.corrupt(
+            format!("MSIの{shown}ストリームが大きすぎます（{len}バイト）"),
+            format!("the MSI's {shown} stream is too large ({len} bytes)"),
+        ));
     }
     // The declared length is checked against the stream's real content
     // below; reserve no more than the file could hold.
     let mut buf = Vec::with_capacity(len.min(file_len) as usize);
-    (&mut s).take(len).read_to_end(&mut buf).map_err(|e| ctx.io(&format!("MSIの{shown}ストリーム"), &format!("the MSI's {shown} stream"), e))?;
+    (&mut s).take(len).read_to_end(&mut buf).map_err(|e| {
+        ctx.io(
+            &format!("MSIの{shown}ストリーム"),
+            &format!("the MSI's {shown} stream"),
+            e,
+        )
+    })?;
     if (buf.len() as u64) < len {
-        return Err(ctx.corrupt(format!("MSIの{shown}ストリームが途中で切れています"), format!("the MSI's {shown} stream is cut short")));
+        return Err(ctx.corrupt(
+            format!("MSIの{shown}ストリームが途中で切れています"),
+            format!("the MSI's {shown} stream is cut short"),
+        ));
     }
     Ok(buf)
 }
@@ -106,17 +130,45 @@ fn decode(codepage: u32, bytes: &[u8]) -> String {
 }
 
 pub(crate) fn read<R: Read + Seek>(ctx: &Ctx, mut reader: R) -> Result<MsiInfo, RecogniseError> {
-    let file_len = reader.seek(std::io::SeekFrom::End(0)).map_err(|e| ctx.io("MSI", "the MSI", e))?;
-    reader.seek(std::io::SeekFrom::Start(0)).map_err(|e| ctx.io("MSI", "the MSI", e))?;
+    let file_len = reader
+        .seek(std::io::SeekFrom::End(0))
+        .map_err(|e| ctx.io("MSI", "the MSI", e))?;
+    reader
+        .seek(std::io::SeekFrom::Start(0))
+        .map_err(|e| ctx.io("MSI", "the MSI", e))?;
     let mut cf = cfb::CompoundFile::open(reader).map_err(|e| {
-        ctx.corrupt(format!("MSI（OLE複合ファイル）として開けません: {e}"), format!("cannot open as an MSI (OLE compound file): {e}"))
+        ctx.corrupt(
+            format!("MSI（OLE複合ファイル）として開けません: {e}"),
+            format!("cannot open as an MSI (OLE compound file): {e}"),
+        )
     })?;
-    let pool = read_stream(ctx, &mut cf, file_len, &table_stream_name("_StringPool"), "_StringPool")?;
-    let data = read_stream(ctx, &mut cf, file_len, &table_stream_name("_StringData"), "_StringData")?;
-    let props = read_stream(ctx, &mut cf, file_len, &table_stream_name("Property"), "Property")?;
+    let pool = read_stream(
+        ctx,
+        &mut cf,
+        file_len,
+        &table_stream_name("_StringPool"),
+        "_StringPool",
+    )?;
+    let data = read_stream(
+        ctx,
+        &mut cf,
+        file_len,
+        &table_stream_name("_StringData"),
+        "_StringData",
+    )?;
+    let props = read_stream(
+        ctx,
+        &mut cf,
+        file_len,
+        &table_stream_name("Property"),
+        "Property",
+    )?;
 
     if pool.len() < 4 {
-        return Err(ctx.corrupt("MSIの_StringPoolが短すぎます", "the MSI's _StringPool is too short"));
+        return Err(ctx.corrupt(
+            "MSIの_StringPoolが短すぎます",
+            "the MSI's _StringPool is too short",
+        ));
     }
     let cp_word = u32::from_le_bytes([pool[0], pool[1], pool[2], pool[3]]);
     let long_refs = cp_word & 0x8000_0000 != 0;
@@ -132,17 +184,31 @@ pub(crate) fn read<R: Read + Seek>(ctx: &Ctx, mut reader: R) -> Result<MsiInfo, 
         if len == 0 && refs != 0 {
             // A long string: its length is in the next 4 bytes.
             let Some(b) = pool.get(at..at + 4) else {
-                return Err(ctx.corrupt("MSIの_StringPoolの長い文字列の長さが途中で切れています", "the MSI's _StringPool is cut inside a long string's length"));
+                return Err(ctx.corrupt(
+                    "MSIの_StringPoolの長い文字列の長さが途中で切れています",
+                    "the MSI's _StringPool is cut inside a long string's length",
+                ));
             };
             len = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
             at += 4;
         }
-        let end = offset.checked_add(len).filter(|&e| e <= data.len()).ok_or_else(|| {
-            ctx.corrupt(
-                format!("MSIの文字列{}が_StringData（{}バイト）の外を指しています", strings.len() + 1, data.len()),
-                format!("MSI string {} points outside _StringData ({} bytes)", strings.len() + 1, data.len()),
-            )
-        })?;
+        let end = offset
+            .checked_add(len)
+            .filter(|&e| e <= data.len())
+            .ok_or_else(|| {
+                ctx.corrupt(
+                    format!(
+                        "MSIの文字列{}が_StringData（{}バイト）の外を指しています",
+                        strings.len() + 1,
+                        data.len()
+                    ),
+                    format!(
+                        "MSI string {} points outside _StringData ({} bytes)",
+                        strings.len() + 1,
+                        data.len()
+                    ),
+                )
+            })?;
         strings.push((offset, end));
         offset = end;
     }
@@ -150,15 +216,25 @@ pub(crate) fn read<R: Read + Seek>(ctx: &Ctx, mut reader: R) -> Result<MsiInfo, 
         if r == 0 {
             return None;
         }
-        strings.get(r - 1).map(|&(s, e)| decode(codepage, &data[s..e]))
+        strings
+            .get(r - 1)
+            .map(|&(s, e)| decode(codepage, &data[s..e]))
     };
 
     // Property table: two string columns (Property, Value), column-major.
     let width = if long_refs { 3 } else { 2 };
     if props.len() % (2 * width) != 0 {
         return Err(ctx.corrupt(
-            format!("MSIのPropertyテーブルの大きさ（{}バイト）が行の幅{}の倍数ではありません", props.len(), 2 * width),
-            format!("the MSI's Property table size ({} bytes) is not a multiple of its row width {}", props.len(), 2 * width),
+            format!(
+                "MSIのPropertyテーブルの大きさ（{}バイト）が行の幅{}の倍数ではありません",
+                props.len(),
+                2 * width
+            ),
+            format!(
+                "the MSI's Property table size ({} bytes) is not a multiple of its row width {}",
+                props.len(),
+                2 * width
+            ),
         ));
     }
     let rows = props.len() / (2 * width);
@@ -178,7 +254,10 @@ pub(crate) fn read<R: Read + Seek>(ctx: &Ctx, mut reader: R) -> Result<MsiInfo, 
         })?;
         if v != 0 {
             let value = string(v).ok_or_else(|| {
-                ctx.corrupt(format!("MSIのプロパティ{key}の値が文字列表にありません（{v}）"), format!("the value of MSI property {key} is not in the string pool ({v})"))
+                ctx.corrupt(
+                    format!("MSIのプロパティ{key}の値が文字列表にありません（{v}）"),
+                    format!("the value of MSI property {key} is not in the string pool ({v})"),
+                )
             })?;
             map.insert(key, value);
         }
@@ -200,9 +279,16 @@ mod tests {
 
     /// An MSI-shaped compound file with just the string pool and the
     /// Property table, written the way Windows Installer lays them out.
-    fn build(codepage: u32, long_refs: bool, strings: &[&[u8]], props: &[(usize, usize)]) -> Vec<u8> {
+    fn build(
+        codepage: u32,
+        long_refs: bool,
+        strings: &[&[u8]],
+        props: &[(usize, usize)],
+    ) -> Vec<u8> {
         let mut cf = cfb::CompoundFile::create(Cursor::new(Vec::new())).unwrap();
-        let mut pool = (codepage | if long_refs { 0x8000_0000 } else { 0 }).to_le_bytes().to_vec();
+        let mut pool = (codepage | if long_refs { 0x8000_0000 } else { 0 })
+            .to_le_bytes()
+            .to_vec();
         let mut data = Vec::new();
         for s in strings {
             if s.len() > 0xffff {
@@ -221,8 +307,14 @@ mod tests {
                 table.extend_from_slice(&v.to_le_bytes()[..if long_refs { 3 } else { 2 }]);
             }
         }
-        for (name, bytes) in [("_StringPool", pool), ("_StringData", data), ("Property", table)] {
-            let mut s = cf.create_stream(format!("/{}", table_stream_name(name))).unwrap();
+        for (name, bytes) in [
+            ("_StringPool", pool),
+            ("_StringData", data),
+            ("Property", table),
+        ] {
+            let mut s = cf
+                .create_stream(format!("/{}", table_stream_name(name)))
+                .unwrap();
             s.write_all(&bytes).unwrap();
         }
         cf.flush().unwrap();
@@ -230,13 +322,18 @@ mod tests {
     }
 
     fn ctx() -> Ctx {
-        Ctx { file: "t.msi".into() }
+        Ctx {
+            file: "t.msi".into(),
+        }
     }
 
     #[test]
     fn stream_names_are_encoded_like_windows_installer() {
         // Known from real MSIs: "Property" is U+4840 U+3FFF U+3B6A ...
-        let n: Vec<u32> = table_stream_name("Property").chars().map(|c| c as u32).collect();
+        let n: Vec<u32> = table_stream_name("Property")
+            .chars()
+            .map(|c| c as u32)
+            .collect();
         assert_eq!(n[0], 0x4840);
         assert_eq!(n.len(), 5);
         assert_eq!(table_stream_name("_Tables").chars().count(), 5);
@@ -247,20 +344,37 @@ mod tests {
         let (name, _, _) = encoding_rs::SHIFT_JIS.encode("水道局 資産管理ツール");
         let (maker, _, _) = encoding_rs::SHIFT_JIS.encode("株式会社テスト");
         for long in [false, true] {
-            let strings: Vec<&[u8]> = vec![b"ProductName", &name, b"Manufacturer", &maker, b"ProductVersion", b"24.1.0", b"ProductCode", b"{0a1b2c3d-0000-0000-0000-000000000001}"];
+            let strings: Vec<&[u8]> = vec![
+                b"ProductName",
+                &name,
+                b"Manufacturer",
+                &maker,
+                b"ProductVersion",
+                b"24.1.0",
+                b"ProductCode",
+                b"{0a1b2c3d-0000-0000-0000-000000000001}",
+            ];
             let f = build(932, long, &strings, &[(1, 2), (3, 4), (5, 6), (7, 8)]);
             let i = read(&ctx(), Cursor::new(f)).unwrap();
             assert_eq!(i.product_name.as_deref(), Some("水道局 資産管理ツール"));
             assert_eq!(i.manufacturer.as_deref(), Some("株式会社テスト"));
             assert_eq!(i.product_version.as_deref(), Some("24.1.0"));
-            assert_eq!(i.product_code.as_deref(), Some("{0A1B2C3D-0000-0000-0000-000000000001}"));
+            assert_eq!(
+                i.product_code.as_deref(),
+                Some("{0A1B2C3D-0000-0000-0000-000000000001}")
+            );
         }
     }
 
     #[test]
     fn a_string_longer_than_64k_uses_the_long_length() {
         let long = vec![b'x'; 70_000];
-        let f = build(65001, false, &[b"ProductName", &long, b"ProductVersion", b"1.0"], &[(1, 2), (3, 4)]);
+        let f = build(
+            65001,
+            false,
+            &[b"ProductName", &long, b"ProductVersion", b"1.0"],
+            &[(1, 2), (3, 4)],
+        );
         let i = read(&ctx(), Cursor::new(f)).unwrap();
         assert_eq!(i.product_name.map(|s| s.len()), Some(70_000));
         assert_eq!(i.product_version.as_deref(), Some("1.0"));
@@ -270,17 +384,38 @@ mod tests {
     fn bad_references_and_sizes_are_named() {
         let f = build(65001, false, &[b"ProductName", b"x"], &[(1, 9)]);
         let e = read(&ctx(), Cursor::new(f)).unwrap_err();
-        assert!(e.message_en.contains("the value of MSI property ProductName is not in the string pool (9)"), "{e}");
+        assert!(
+            e.message_en
+                .contains("the value of MSI property ProductName is not in the string pool (9)"),
+            "{e}"
+        );
         let f = build(65001, false, &[b"ProductName", b"x"], &[(7, 2)]);
         let e = read(&ctx(), Cursor::new(f)).unwrap_err();
-        assert!(e.message_en.contains("row 1 of the MSI's Property table"), "{e}");
+        assert!(
+            e.message_en.contains("row 1 of the MSI's Property table"),
+            "{e}"
+        );
         // A pool that promises more string data than there is.
         let mut cf = cfb::CompoundFile::create(Cursor::new(Vec::new())).unwrap();
-        for (name, bytes) in [("_StringPool", vec![0xE9, 0xFD, 0, 0, 0, 0, 1, 0, 0xff, 0xff, 0xff, 0x7f]), ("_StringData", vec![]), ("Property", vec![])] {
-            cf.create_stream(format!("/{}", table_stream_name(name))).unwrap().write_all(&bytes).unwrap();
+        for (name, bytes) in [
+            (
+                "_StringPool",
+                vec![0xE9, 0xFD, 0, 0, 0, 0, 1, 0, 0xff, 0xff, 0xff, 0x7f],
+            ),
+            ("_StringData", vec![]),
+            ("Property", vec![]),
+        ] {
+            cf.create_stream(format!("/{}", table_stream_name(name)))
+                .unwrap()
+                .write_all(&bytes)
+                .unwrap();
         }
         cf.flush().unwrap();
         let e = read(&ctx(), Cursor::new(cf.into_inner().into_inner())).unwrap_err();
-        assert!(e.message_en.contains("MSI string 1 points outside _StringData (0 bytes)"), "{e}");
+        assert!(
+            e.message_en
+                .contains("MSI string 1 points outside _StringData (0 bytes)"),
+            "{e}"
+        );
     }
 }

@@ -28,13 +28,28 @@ pub enum RegistryTest {
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum DetectionRule {
     /// `code` is upper-case with braces: `{8E2F...}`.
-    MsiProductCode { code: String, min_version: Option<String> },
+    MsiProductCode {
+        code: String,
+        min_version: Option<String>,
+    },
     /// `key` starts with a hive (`HKLM`, `HKCU`, `HKCR`, `HKU`); an empty
     /// `value` is the key's default value.
-    RegistryValue { key: String, value: String, test: RegistryTest },
-    FileVersion { path: String, min: Option<String> },
-    Script { path: String },
-    DebPackage { name: String, min_version: Option<String> },
+    RegistryValue {
+        key: String,
+        value: String,
+        test: RegistryTest,
+    },
+    FileVersion {
+        path: String,
+        min: Option<String>,
+    },
+    Script {
+        path: String,
+    },
+    DebPackage {
+        name: String,
+        min_version: Option<String>,
+    },
 }
 
 /// A rule's text that does not parse: where (1-based character) and what was
@@ -49,17 +64,37 @@ pub struct RuleParseError {
     pub found_en: String,
 }
 
-fn err(text: &[char], pos: usize, expected_ja: &'static str, expected_en: &'static str) -> RuleParseError {
+fn err(
+    text: &[char],
+    pos: usize,
+    expected_ja: &'static str,
+    expected_en: &'static str,
+) -> RuleParseError {
     let (found_ja, found_en) = match text.get(pos) {
         Some(c) => (format!("「{c}」がありました"), format!("'{c}'")),
-        None => ("ルールの終わりでした".to_string(), "the end of the rule".to_string()),
+        None => (
+            "ルールの終わりでした".to_string(),
+            "the end of the rule".to_string(),
+        ),
     };
-    RuleParseError { position: pos + 1, expected_ja, expected_en, found_ja, found_en }
+    RuleParseError {
+        position: pos + 1,
+        expected_ja,
+        expected_en,
+        found_ja,
+        found_en,
+    }
 }
 
 const HIVES: &[&str] = &[
-    "HKLM", "HKCU", "HKCR", "HKU", "HKEY_LOCAL_MACHINE", "HKEY_CURRENT_USER",
-    "HKEY_CLASSES_ROOT", "HKEY_USERS",
+    "HKLM",
+    "HKCU",
+    "HKCR",
+    "HKU",
+    "HKEY_LOCAL_MACHINE",
+    "HKEY_CURRENT_USER",
+    "HKEY_CLASSES_ROOT",
+    "HKEY_USERS",
 ];
 
 impl std::str::FromStr for DetectionRule {
@@ -74,8 +109,16 @@ pub fn parse(text: &str) -> Result<DetectionRule, RuleParseError> {
     let t: Vec<char> = text.chars().collect();
     let colon = t.iter().position(|&c| c == ':');
     let Some(colon) = colon else {
-        let end = t.iter().position(|c| !c.is_ascii_alphabetic()).unwrap_or(t.len());
-        return Err(err(&t, end, "種類と「:」（msi: reg: file: deb: script:）", "a kind and ':' (msi: reg: file: deb: script:)"));
+        let end = t
+            .iter()
+            .position(|c| !c.is_ascii_alphabetic())
+            .unwrap_or(t.len());
+        return Err(err(
+            &t,
+            end,
+            "種類と「:」（msi: reg: file: deb: script:）",
+            "a kind and ':' (msi: reg: file: deb: script:)",
+        ));
     };
     let kind: String = t[..colon].iter().collect();
     let body = colon + 1;
@@ -105,9 +148,16 @@ pub fn parse(text: &str) -> Result<DetectionRule, RuleParseError> {
                 return Err(err(&t, body, "パッケージ名", "a package name"));
             }
             for (i, &c) in t[body..name_end].iter().enumerate() {
-                let ok = c.is_ascii_lowercase() || c.is_ascii_digit() || (i > 0 && matches!(c, '+' | '-' | '.'));
+                let ok = c.is_ascii_lowercase()
+                    || c.is_ascii_digit()
+                    || (i > 0 && matches!(c, '+' | '-' | '.'));
                 if !ok {
-                    return Err(err(&t, body + i, "Debianのパッケージ名の文字（a-z 0-9 + - .）", "a Debian package name character (a-z 0-9 + - .)"));
+                    return Err(err(
+                        &t,
+                        body + i,
+                        "Debianのパッケージ名の文字（a-z 0-9 + - .）",
+                        "a Debian package name character (a-z 0-9 + - .)",
+                    ));
                 }
             }
             let name: String = t[body..name_end].iter().collect();
@@ -121,18 +171,46 @@ pub fn parse(text: &str) -> Result<DetectionRule, RuleParseError> {
             let bang = t[body..].iter().position(|&c| c == '!').map(|p| body + p);
             let Some(bang) = bang else {
                 let end = t.len();
-                return Err(err(&t, end, "キーと値名の区切り「!」", "'!' between the key and the value name"));
+                return Err(err(
+                    &t,
+                    end,
+                    "キーと値名の区切り「!」",
+                    "'!' between the key and the value name",
+                ));
             };
-            let hive_end = t[body..bang].iter().position(|&c| c == '\\').map(|p| body + p).unwrap_or(bang);
-            let hive: String = t[body..hive_end].iter().collect::<String>().to_ascii_uppercase();
+            let hive_end = t[body..bang]
+                .iter()
+                .position(|&c| c == '\\')
+                .map(|p| body + p)
+                .unwrap_or(bang);
+            let hive: String = t[body..hive_end]
+                .iter()
+                .collect::<String>()
+                .to_ascii_uppercase();
             if !HIVES.contains(&hive.as_str()) {
-                return Err(err(&t, body, "ハイブ（HKLM HKCU HKCR HKU）", "a hive (HKLM HKCU HKCR HKU)"));
+                return Err(err(
+                    &t,
+                    body,
+                    "ハイブ（HKLM HKCU HKCR HKU）",
+                    "a hive (HKLM HKCU HKCR HKU)",
+                ));
             }
             if hive_end == bang || hive_end + 1 == bang {
-                return Err(err(&t, hive_end + if hive_end == bang { 0 } else { 1 }, "「\\」とキーのパス", "'\\' and the key's path"));
+                return Err(err(
+                    &t,
+                    hive_end + if hive_end == bang { 0 } else { 1 },
+                    "「\\」とキーのパス",
+                    "'\\' and the key's path",
+                ));
             }
-            if let Some(i) = (hive_end..bang).find(|&i| t[i] == '\\' && t.get(i + 1) == Some(&'\\')) {
-                return Err(err(&t, i + 1, "キー名（「\\\\」は使えません）", "a key name (no '\\\\')"));
+            if let Some(i) = (hive_end..bang).find(|&i| t[i] == '\\' && t.get(i + 1) == Some(&'\\'))
+            {
+                return Err(err(
+                    &t,
+                    i + 1,
+                    "キー名（「\\\\」は使えません）",
+                    "a key name (no '\\\\')",
+                ));
             }
             let key: String = t[body..bang].iter().collect();
             let (value_end, op) = find_op(&t, bang + 1, &["==", ">="]);
@@ -144,7 +222,12 @@ pub fn parse(text: &str) -> Result<DetectionRule, RuleParseError> {
             };
             Ok(DetectionRule::RegistryValue { key, value, test })
         }
-        _ => Err(err(&t, 0, "種類 msi: reg: file: deb: script: のどれか", "one of the kinds msi: reg: file: deb: script:")),
+        _ => Err(err(
+            &t,
+            0,
+            "種類 msi: reg: file: deb: script: のどれか",
+            "one of the kinds msi: reg: file: deb: script:",
+        )),
     }
 }
 
@@ -179,7 +262,12 @@ fn parse_guid(t: &[char], at: usize) -> Result<usize, RuleParseError> {
         let sep = if g == 4 { '}' } else { '-' };
         if t.get(i) != Some(&sep) {
             return if sep == '}' {
-                Err(err(t, i, "製品コードの「}」", "'}' closing the product code"))
+                Err(err(
+                    t,
+                    i,
+                    "製品コードの「}」",
+                    "'}' closing the product code",
+                ))
             } else {
                 Err(err(t, i, "「-」", "'-'"))
             };
@@ -196,7 +284,12 @@ fn tail_version(t: &[char], at: usize, deb: bool) -> Result<Option<String>, Rule
     if t.get(at) == Some(&'>') && t.get(at + 1) == Some(&'=') {
         return Ok(Some(version_at(t, at + 2, t.len(), deb)?));
     }
-    Err(err(t, at, "「>=」とバージョン、またはルールの終わり", "'>=' and a version, or the end of the rule"))
+    Err(err(
+        t,
+        at,
+        "「>=」とバージョン、またはルールの終わり",
+        "'>=' and a version, or the end of the rule",
+    ))
 }
 
 /// A version from `at` to `end`: dotted numbers (1 to 4 parts) or, for
@@ -207,12 +300,22 @@ fn version_at(t: &[char], at: usize, end: usize, deb: bool) -> Result<String, Ru
     }
     if deb {
         if !t[at].is_ascii_digit() {
-            return Err(err(t, at, "数字で始まるバージョン", "a version starting with a digit"));
+            return Err(err(
+                t,
+                at,
+                "数字で始まるバージョン",
+                "a version starting with a digit",
+            ));
         }
         for i in at..end {
             let c = t[i];
             if !(c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '~' | ':' | '-')) {
-                return Err(err(t, i, "Debianのバージョンの文字（A-Z a-z 0-9 . + ~ : -）", "a Debian version character (A-Z a-z 0-9 . + ~ : -)"));
+                return Err(err(
+                    t,
+                    i,
+                    "Debianのバージョンの文字（A-Z a-z 0-9 . + ~ : -）",
+                    "a Debian version character (A-Z a-z 0-9 . + ~ : -)",
+                ));
             }
         }
         return Ok(t[at..end].iter().collect());
@@ -225,14 +328,32 @@ fn version_at(t: &[char], at: usize, end: usize, deb: bool) -> Result<String, Ru
             i += 1;
         }
         if i == start || i - start > 9 {
-            return Err(err(t, if i == start { i } else { start + 9 }, "バージョンの数（9桁まで）", "a version number (up to 9 digits)"));
+            return Err(err(
+                t,
+                if i == start { i } else { start + 9 },
+                "バージョンの数（9桁まで）",
+                "a version number (up to 9 digits)",
+            ));
         }
         parts += 1;
         if i == end {
             break;
         }
         if t[i] != '.' || parts == 4 {
-            return Err(err(t, i, if parts == 4 { "バージョンの終わり（4つまで）" } else { "「.」かバージョンの終わり" }, if parts == 4 { "the end of the version (4 parts at most)" } else { "'.' or the end of the version" }));
+            return Err(err(
+                t,
+                i,
+                if parts == 4 {
+                    "バージョンの終わり（4つまで）"
+                } else {
+                    "「.」かバージョンの終わり"
+                },
+                if parts == 4 {
+                    "the end of the version (4 parts at most)"
+                } else {
+                    "'.' or the end of the version"
+                },
+            ));
         }
         i += 1;
     }
@@ -249,10 +370,23 @@ fn parse_path(t: &[char], at: usize, end: usize) -> Result<String, RuleParseErro
     let env = p[0] == '%';
     let unix = p[0] == '/';
     if !(windows_drive || unc || env || unix) {
-        return Err(err(t, at, "絶対パス（C:\\… や %ProgramFiles%\\… や /…）", "an absolute path (C:\\..., %ProgramFiles%\\... or /...)"));
+        return Err(err(
+            t,
+            at,
+            "絶対パス（C:\\… や %ProgramFiles%\\… や /…）",
+            "an absolute path (C:\\..., %ProgramFiles%\\... or /...)",
+        ));
     }
-    if let Some(i) = p.iter().position(|&c| matches!(c, '<' | '>' | '"' | '|' | '?' | '*') || c.is_control()) {
-        return Err(err(t, at + i, "パスに使える文字", "a character allowed in a path"));
+    if let Some(i) = p
+        .iter()
+        .position(|&c| matches!(c, '<' | '>' | '"' | '|' | '?' | '*') || c.is_control())
+    {
+        return Err(err(
+            t,
+            at + i,
+            "パスに使える文字",
+            "a character allowed in a path",
+        ));
     }
     Ok(p.iter().collect())
 }
@@ -320,7 +454,13 @@ mod tests {
     #[test]
     fn msi_code_is_upper_cased() {
         let r = parse("msi:{8e2f1a3b-0000-4c4c-9a9a-0123456789ab}").unwrap();
-        assert_eq!(r, DetectionRule::MsiProductCode { code: "{8E2F1A3B-0000-4C4C-9A9A-0123456789AB}".into(), min_version: None });
+        assert_eq!(
+            r,
+            DetectionRule::MsiProductCode {
+                code: "{8E2F1A3B-0000-4C4C-9A9A-0123456789AB}".into(),
+                min_version: None
+            }
+        );
     }
 
     #[test]
@@ -329,16 +469,30 @@ mod tests {
         assert_eq!(e.position, 42);
         assert_eq!(e.expected_en, "'}' closing the product code");
         let msg = e.to_string();
-        assert!(msg.starts_with("検出ルールの42文字目: 製品コードの「}」が必要です"), "{msg}");
-        assert!(msg.contains("(detection rule, character 42: expected '}' closing the product code, found '>')"), "{msg}");
+        assert!(
+            msg.starts_with("検出ルールの42文字目: 製品コードの「}」が必要です"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains(
+                "(detection rule, character 42: expected '}' closing the product code, found '>')"
+            ),
+            "{msg}"
+        );
 
         let e = parse("msi:{8E2F1A3B-0000-4C4C-9A9A-0123456789AB}>=1.x").unwrap_err();
-        assert_eq!((e.position, e.expected_en), (47, "a version number (up to 9 digits)"));
+        assert_eq!(
+            (e.position, e.expected_en),
+            (47, "a version number (up to 9 digits)")
+        );
         let e = parse("msi:{8E2F1A3B-0000-4C4C-9A9A-0123456789AB}>=").unwrap_err();
         assert_eq!((e.position, e.expected_en), (45, "a version"));
         assert!(e.to_string().contains("found the end of the rule"));
         let e = parse(r"reg:HKXX\Software!V").unwrap_err();
-        assert_eq!((e.position, e.expected_en), (5, "a hive (HKLM HKCU HKCR HKU)"));
+        assert_eq!(
+            (e.position, e.expected_en),
+            (5, "a hive (HKLM HKCU HKCR HKU)")
+        );
         let e = parse(r"reg:HKLM\Software\X").unwrap_err();
         assert_eq!(e.expected_en, "'!' between the key and the value name");
         let e = parse(r"file:Program Files\x.exe").unwrap_err();
@@ -346,7 +500,10 @@ mod tests {
         let e = parse("deb:Hello").unwrap_err();
         assert_eq!(e.position, 5);
         let e = parse("deb:hello>=x1").unwrap_err();
-        assert_eq!((e.position, e.expected_en), (12, "a version starting with a digit"));
+        assert_eq!(
+            (e.position, e.expected_en),
+            (12, "a version starting with a digit")
+        );
         let e = parse("rpm:hello").unwrap_err();
         assert_eq!(e.position, 1);
         let e = parse("hello").unwrap_err();

@@ -6,10 +6,21 @@
 use libfuzzer_sys::fuzz_target;
 use std::io::Cursor;
 
-const NAMES: &[&str] = &["setup.msi", "setup.exe", "pkg.deb", "folder.zip", "install.ps1", "run.cmd", "run.sh", "blob.bin"];
+const NAMES: &[&str] = &[
+    "setup.msi",
+    "setup.exe",
+    "pkg.deb",
+    "folder.zip",
+    "install.ps1",
+    "run.cmd",
+    "run.sh",
+    "blob.bin",
+];
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&pick, rest)) = data.split_first() else { return };
+    let Some((&pick, rest)) = data.split_first() else {
+        return;
+    };
     let name = NAMES[pick as usize % NAMES.len()];
     if let Err(e) = lanward_installer::recognise(name, Cursor::new(rest)) {
         assert!(e.to_string().starts_with(name));

@@ -18,11 +18,15 @@ use std::process::Command;
 /// The tool's path, or `None` (test skipped) when it is missing outside CI.
 pub fn tool(name: &str, package: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file())
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
     });
     if found.is_none() {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{name} is missing: CI needs Debian's `{package}` package (.ci/run installs it)");
+            panic!(
+                "{name} is missing: CI needs Debian's `{package}` package (.ci/run installs it)"
+            );
         }
         eprintln!("SKIPPED: {name} is not installed (apt-get install -y {package}); this test checks nothing here");
     }
@@ -30,8 +34,15 @@ pub fn tool(name: &str, package: &str) -> Option<PathBuf> {
 }
 
 fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(out.status.success(), "{cmd:?} failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 pub const PRODUCT_CODE: &str = "{8E2F1A3B-1234-4C4C-9A9A-0123456789AB}";
@@ -65,7 +76,11 @@ pub fn build_msi(dir: &Path) -> Option<PathBuf> {
     )
     .unwrap();
     let out = dir.join("app.msi");
-    run(Command::new(wixl).current_dir(dir).arg("-o").arg(&out).arg("app.wxs"));
+    run(Command::new(wixl)
+        .current_dir(dir)
+        .arg("-o")
+        .arg(&out)
+        .arg("app.wxs"));
     Some(out)
 }
 
@@ -92,7 +107,10 @@ SectionEnd
 "#,
     )
     .unwrap();
-    run(Command::new(makensis).current_dir(dir).arg("-V2").arg("app.nsi"));
+    run(Command::new(makensis)
+        .current_dir(dir)
+        .arg("-V2")
+        .arg("app.nsi"));
     Some(dir.join("app-setup.exe"))
 }
 
@@ -109,29 +127,52 @@ pub fn build_deb(dir: &Path, compression: &str) -> Option<PathBuf> {
     )
     .unwrap();
     let out = dir.join(format!("lanward-hello_{compression}.deb"));
-    run(Command::new(dpkg_deb).arg("--root-owner-group").arg(format!("-Z{compression}")).arg("--build").arg(&root).arg(&out));
+    run(Command::new(dpkg_deb)
+        .arg("--root-owner-group")
+        .arg(format!("-Z{compression}"))
+        .arg("--build")
+        .arg(&root)
+        .arg(&out));
     Some(out)
 }
 
 #[test]
 fn msi_built_by_wixl_is_read_exactly() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(msi) = build_msi(dir.path()) else { return };
+    let Some(msi) = build_msi(dir.path()) else {
+        return;
+    };
     let r = recognise_path(&msi).unwrap();
     assert_eq!(r.framework, Framework::Msi);
     assert_eq!(r.product_code.as_deref(), Some(PRODUCT_CODE));
     assert_eq!(r.version.as_deref(), Some("1.2.3"));
     assert_eq!(r.product_name.as_deref(), Some("Lanward Test App"));
     assert_eq!(r.publisher.as_deref(), Some("Waterworks Test Bureau"));
-    assert_eq!(r.upgrade_code.as_deref(), Some("{11111111-2222-3333-4444-555555555555}"));
-    assert_eq!(r.silent_command, r#"msiexec /i "{file}" /qn REBOOT=ReallySuppress /l*v "{log}""#);
+    assert_eq!(
+        r.upgrade_code.as_deref(),
+        Some("{11111111-2222-3333-4444-555555555555}")
+    );
+    assert_eq!(
+        r.silent_command,
+        r#"msiexec /i "{file}" /qn REBOOT=ReallySuppress /l*v "{log}""#
+    );
     assert_eq!(r.log_arg.as_deref(), Some(r#"/l*v "{log}""#));
     assert_eq!(
-        r.command_for(r"C:\ProgramData\lanward\cache\app.msi", r"C:\ProgramData\lanward\logs\1.log", r"C:\x"),
+        r.command_for(
+            r"C:\ProgramData\lanward\cache\app.msi",
+            r"C:\ProgramData\lanward\logs\1.log",
+            r"C:\x"
+        ),
         r#"msiexec /i "C:\ProgramData\lanward\cache\app.msi" /qn REBOOT=ReallySuppress /l*v "C:\ProgramData\lanward\logs\1.log""#
     );
     let rule = r.detection_rule_proposal.clone().unwrap();
-    assert_eq!(rule, DetectionRule::MsiProductCode { code: PRODUCT_CODE.into(), min_version: Some("1.2.3".into()) });
+    assert_eq!(
+        rule,
+        DetectionRule::MsiProductCode {
+            code: PRODUCT_CODE.into(),
+            min_version: Some("1.2.3".into())
+        }
+    );
     assert_eq!(rule.to_string(), format!("msi:{PRODUCT_CODE}>=1.2.3"));
     // Serialisable for the API.
     let json = serde_json::to_value(&r).unwrap();
@@ -142,7 +183,9 @@ fn msi_built_by_wixl_is_read_exactly() {
 #[test]
 fn msi_cut_in_half_or_random_after_header_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(msi) = build_msi(dir.path()) else { return };
+    let Some(msi) = build_msi(dir.path()) else {
+        return;
+    };
     let bytes = std::fs::read(&msi).unwrap();
     let half = &bytes[..bytes.len() / 2];
     let e = recognise("half.msi", Cursor::new(half)).unwrap_err();
@@ -160,7 +203,10 @@ fn msi_cut_in_half_or_random_after_header_is_a_clear_error() {
     }
     let e = recognise("junk.msi", Cursor::new(&junk)).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Corrupt, "{e}");
-    assert!(e.message.contains("MSI") && e.message_en.contains("MSI"), "{e}");
+    assert!(
+        e.message.contains("MSI") && e.message_en.contains("MSI"),
+        "{e}"
+    );
     println!("random after the header: {e}");
 
     // The OLE header alone.
@@ -168,13 +214,19 @@ fn msi_cut_in_half_or_random_after_header_is_a_clear_error() {
     assert_eq!(e.kind, ErrorKind::Corrupt, "{e}");
     // An .msi that is not an OLE file at all.
     let e = recognise("text.msi", Cursor::new(b"hello")).unwrap_err();
-    assert!(e.message_en.contains("the extension is .msi but the MSI (OLE compound file) header is missing"), "{e}");
+    assert!(
+        e.message_en
+            .contains("the extension is .msi but the MSI (OLE compound file) header is missing"),
+        "{e}"
+    );
 }
 
 #[test]
 fn nsis_built_by_makensis_is_recognised() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(exe) = build_nsis(dir.path()) else { return };
+    let Some(exe) = build_nsis(dir.path()) else {
+        return;
+    };
     let r = recognise_path(&exe).unwrap();
     assert_eq!(r.framework, Framework::Nsis);
     assert_eq!(r.silent_command, r#""{file}" /S"#);
@@ -189,7 +241,10 @@ fn nsis_built_by_makensis_is_recognised() {
     for cut in [100, 1000, bytes.len() / 3] {
         let res = recognise("cut.exe", Cursor::new(&bytes[..cut]));
         let e = res.unwrap_err();
-        assert!(matches!(e.kind, ErrorKind::Corrupt | ErrorKind::UnknownExe), "{cut}: {e}");
+        assert!(
+            matches!(e.kind, ErrorKind::Corrupt | ErrorKind::UnknownExe),
+            "{cut}: {e}"
+        );
         println!("NSIS cut at {cut}: {e}");
     }
 }
@@ -198,13 +253,25 @@ fn nsis_built_by_makensis_is_recognised() {
 fn deb_built_by_dpkg_deb_is_read_with_each_compression() {
     let dir = tempfile::tempdir().unwrap();
     for compression in ["xz", "gzip", "zstd", "none"] {
-        let Some(deb) = build_deb(dir.path(), compression) else { return };
+        let Some(deb) = build_deb(dir.path(), compression) else {
+            return;
+        };
         let r = recognise_path(&deb).unwrap_or_else(|e| panic!("{compression}: {e}"));
         assert_eq!(r.framework, Framework::Deb);
-        assert_eq!(r.product_name.as_deref(), Some("lanward-hello"), "{compression}");
+        assert_eq!(
+            r.product_name.as_deref(),
+            Some("lanward-hello"),
+            "{compression}"
+        );
         assert_eq!(r.version.as_deref(), Some("2.10-3"), "{compression}");
-        assert_eq!(r.publisher.as_deref(), Some("Waterworks Test <it@example.org>"));
-        assert_eq!(r.silent_command, r#"apt-get install -y --no-install-recommends "{file}""#);
+        assert_eq!(
+            r.publisher.as_deref(),
+            Some("Waterworks Test <it@example.org>")
+        );
+        assert_eq!(
+            r.silent_command,
+            r#"apt-get install -y --no-install-recommends "{file}""#
+        );
         let rule = r.detection_rule_proposal.unwrap();
         assert_eq!(rule.to_string(), "deb:lanward-hello>=2.10-3");
     }
@@ -218,24 +285,38 @@ fn deb_built_by_dpkg_deb_is_read_with_each_compression() {
 #[test]
 fn scripts_and_zip_folders() {
     for (name, fw, cmd) in [
-        ("install.ps1", Framework::PowerShell, r#"powershell.exe -NoLogo -NoProfile -NonInteractive -ExecutionPolicy Bypass -File "{file}""#),
+        (
+            "install.ps1",
+            Framework::PowerShell,
+            r#"powershell.exe -NoLogo -NoProfile -NonInteractive -ExecutionPolicy Bypass -File "{file}""#,
+        ),
         ("setup.CMD", Framework::Cmd, r#"cmd.exe /d /c "{file}""#),
         ("x.bat", Framework::Cmd, r#"cmd.exe /d /c "{file}""#),
         ("install.sh", Framework::Shell, r#"/bin/sh "{file}""#),
     ] {
         let r = recognise(name, Cursor::new(b"echo hello\n")).unwrap();
-        assert_eq!((r.framework, r.silent_command.as_str()), (fw, cmd), "{name}");
+        assert_eq!(
+            (r.framework, r.silent_command.as_str()),
+            (fw, cmd),
+            "{name}"
+        );
     }
     let e = recognise("notes.txt", Cursor::new(b"hello")).unwrap_err();
     assert_eq!(e.kind, ErrorKind::UnknownType);
     let e = recognise("bin.ps1", Cursor::new(b"a\0b")).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Corrupt);
 
-    let zip = synthetic::zip(&[("JWCAD/install.ps1", b"Start-Process x".as_slice()), ("JWCAD/setup.exe", b"MZ")]);
+    let zip = synthetic::zip(&[
+        ("JWCAD/install.ps1", b"Start-Process x".as_slice()),
+        ("JWCAD/setup.exe", b"MZ"),
+    ]);
     let r = recognise("jwcad.zip", Cursor::new(&zip)).unwrap();
     assert_eq!(r.framework, Framework::Zip);
     assert_eq!(r.entry_script.as_deref(), Some("JWCAD/install.ps1"));
-    assert_eq!(r.silent_command, r#"powershell.exe -NoLogo -NoProfile -NonInteractive -ExecutionPolicy Bypass -File "{dir}\JWCAD\install.ps1""#);
+    assert_eq!(
+        r.silent_command,
+        r#"powershell.exe -NoLogo -NoProfile -NonInteractive -ExecutionPolicy Bypass -File "{dir}\JWCAD\install.ps1""#
+    );
 
     let zip = synthetic::zip(&[("install.sh", b"#!/bin/sh".as_slice()), ("payload/a", b"x")]);
     let r = recognise("tool.zip", Cursor::new(&zip)).unwrap();
@@ -244,7 +325,11 @@ fn scripts_and_zip_folders() {
     let zip = synthetic::zip(&[("readme.txt", b"x".as_slice())]);
     let e = recognise("nothing.zip", Cursor::new(&zip)).unwrap_err();
     assert_eq!(e.kind, ErrorKind::NoEntryScript);
-    assert!(e.to_string().starts_with("nothing.zip: zipに入口のスクリプト"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("nothing.zip: zipに入口のスクリプト"),
+        "{e}"
+    );
 
     let e = recognise("cut.zip", Cursor::new(&zip[..zip.len() - 10])).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Corrupt, "{e}");
@@ -254,7 +339,11 @@ fn scripts_and_zip_folders() {
 fn missing_file_names_the_path() {
     let e = recognise_path(Path::new("/nonexistent/lanward/setup.exe")).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Io);
-    assert!(e.to_string().starts_with("/nonexistent/lanward/setup.exe: 開けません"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("/nonexistent/lanward/setup.exe: 開けません"),
+        "{e}"
+    );
 }
 
 /// A file of `len` bytes: `head`, then zeros, produced on demand; counts
@@ -296,13 +385,30 @@ fn a_300_mb_installer_is_read_in_part() {
     for (name, head, expect) in [
         ("bundle.exe", synthetic::burn(), Ok(Framework::WixBurn)),
         ("nsis.exe", synthetic::nsis(), Ok(Framework::Nsis)),
-        ("inno.exe", synthetic::inno_loader(), Ok(Framework::InnoSetup)),
+        (
+            "inno.exe",
+            synthetic::inno_loader(),
+            Ok(Framework::InnoSetup),
+        ),
         ("tool.exe", synthetic::plain(), Err(ErrorKind::UnknownExe)),
     ] {
-        let mut big = Big { head, len: 300 * MB, pos: 0, read: 0 };
+        let mut big = Big {
+            head,
+            len: 300 * MB,
+            pos: 0,
+            read: 0,
+        };
         let res = recognise(name, &mut big);
-        assert_eq!(res.map(|r| r.framework).map_err(|e| e.kind), expect, "{name}");
-        assert!(big.read < 12 * MB, "{name}: read {} MB of 300", big.read / MB);
+        assert_eq!(
+            res.map(|r| r.framework).map_err(|e| e.kind),
+            expect,
+            "{name}"
+        );
+        assert!(
+            big.read < 12 * MB,
+            "{name}: read {} MB of 300",
+            big.read / MB
+        );
         println!("{name}: read {} KB of 300 MB", big.read / 1024);
     }
 }

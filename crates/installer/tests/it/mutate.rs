@@ -17,7 +17,11 @@ impl Rng {
         self.0
     }
     fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
     }
 }
 
@@ -39,7 +43,14 @@ fn mutate(base: &[u8], rng: &mut Rng) -> Vec<u8> {
             2 => {
                 // A length or offset field gone wild.
                 let i = rng.below(b.len().saturating_sub(4));
-                let v: u32 = [0, 0xFFFF_FFFF, 0x7FFF_FFFF, 0x8000_0000, 0xFFFF, rng.next() as u32][rng.below(6)];
+                let v: u32 = [
+                    0,
+                    0xFFFF_FFFF,
+                    0x7FFF_FFFF,
+                    0x8000_0000,
+                    0xFFFF,
+                    rng.next() as u32,
+                ][rng.below(6)];
                 let end = (i + 4).min(b.len());
                 b[i..end].copy_from_slice(&v.to_le_bytes()[..end - i]);
             }
@@ -70,9 +81,18 @@ fn thousands_of_mutations_never_panic() {
         ("inno.exe", super::synthetic::inno_loader()),
         ("inno6.exe", super::synthetic::inno_data_only()),
         ("bundle.exe", super::synthetic::burn()),
-        ("setup.exe", super::synthetic::installshield(b"InstallShield\0")),
+        (
+            "setup.exe",
+            super::synthetic::installshield(b"InstallShield\0"),
+        ),
         ("nsis.exe", super::synthetic::nsis()),
-        ("tool.zip", super::synthetic::zip(&[("app/install.ps1", b"x".as_slice()), ("app/a.bin", &[7; 300])])),
+        (
+            "tool.zip",
+            super::synthetic::zip(&[
+                ("app/install.ps1", b"x".as_slice()),
+                ("app/a.bin", &[7; 300]),
+            ]),
+        ),
     ];
     if let Some(p) = super::build_msi(dir.path()) {
         fixtures.push(("app.msi", std::fs::read(p).unwrap()));

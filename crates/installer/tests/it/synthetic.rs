@@ -49,7 +49,8 @@ pub fn pe(sections: &[(&[u8], Vec<u8>)], overlay: &[u8]) -> Vec<u8> {
 pub fn zip(files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
     for (name, data) in files {
-        w.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
+        w.start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
         w.write_all(data).unwrap();
     }
     w.finish().unwrap().into_inner()
@@ -62,7 +63,10 @@ fn code() -> Vec<u8> {
 /// A VS_VERSIONINFO resource with the given strings, laid out as rc does.
 pub fn version_resource(strings: &[(&str, &str)]) -> Vec<u8> {
     fn utf16z(s: &str) -> Vec<u8> {
-        s.encode_utf16().chain([0]).flat_map(|c| c.to_le_bytes()).collect()
+        s.encode_utf16()
+            .chain([0])
+            .flat_map(|c| c.to_le_bytes())
+            .collect()
     }
     fn pad(b: &mut Vec<u8>) {
         while b.len() & 3 != 0 {
@@ -91,11 +95,31 @@ pub fn version_resource(strings: &[(&str, &str)]) -> Vec<u8> {
     let st = block("041104B0", &[], 0, 1, &table);
     let sfi = block("StringFileInfo", &[], 0, 1, &st);
     let mut fixed = Vec::new();
-    for v in [0xFEEF_04BDu32, 0x0001_0000, 0x0010_0002, 0x0003_0004, 0x0010_0002, 0x0003_0004, 0x3f, 0, 4, 1, 0, 0, 0] {
+    for v in [
+        0xFEEF_04BDu32,
+        0x0001_0000,
+        0x0010_0002,
+        0x0003_0004,
+        0x0010_0002,
+        0x0003_0004,
+        0x3f,
+        0,
+        4,
+        1,
+        0,
+        0,
+        0,
+    ] {
         fixed.extend_from_slice(&v.to_le_bytes());
     }
     let mut out = vec![0u8; 4]; // align the resource within the section
-    out.extend(block("VS_VERSION_INFO", &fixed, fixed.len() as u16, 0, &sfi));
+    out.extend(block(
+        "VS_VERSION_INFO",
+        &fixed,
+        fixed.len() as u16,
+        0,
+        &sfi,
+    ));
     out
 }
 
@@ -104,8 +128,15 @@ pub fn inno_loader() -> Vec<u8> {
     let mut rsrc = vec![0u8; 64];
     rsrc.extend_from_slice(b"rDlPtS\xCD\xE6\xD7\x7B\x0B\x2A");
     rsrc.extend_from_slice(&1u32.to_le_bytes());
-    rsrc.extend(version_resource(&[("CompanyName", "Vendor KK"), ("ProductName", "Inno Test"), ("ProductVersion", "3.1")]));
-    pe(&[(b".text", code()), (b".rsrc", rsrc)], b"zlb\x1a\x00\x00\x00\x00")
+    rsrc.extend(version_resource(&[
+        ("CompanyName", "Vendor KK"),
+        ("ProductName", "Inno Test"),
+        ("ProductVersion", "3.1"),
+    ]));
+    pe(
+        &[(b".text", code()), (b".rsrc", rsrc)],
+        b"zlb\x1a\x00\x00\x00\x00",
+    )
 }
 
 pub fn inno_data_only() -> Vec<u8> {
@@ -125,8 +156,15 @@ pub fn burn() -> Vec<u8> {
     s.extend_from_slice(&0x6071u16.to_le_bytes());
     s.extend_from_slice(&[0x82, 0x93, 0xA4, 0xB5, 0xC6, 0xD7, 0xE8, 0xF9]);
     s.extend_from_slice(&[0u8; 36]);
-    let rsrc = version_resource(&[("ProductName", "Burn Test Bundle"), ("ProductVersion", "5.6.7"), ("CompanyName", "Bundle Vendor")]);
-    pe(&[(b".text", code()), (b".wixburn", s), (b".rsrc", rsrc)], b"cabinet container here")
+    let rsrc = version_resource(&[
+        ("ProductName", "Burn Test Bundle"),
+        ("ProductVersion", "5.6.7"),
+        ("CompanyName", "Bundle Vendor"),
+    ]);
+    pe(
+        &[(b".text", code()), (b".wixburn", s), (b".rsrc", rsrc)],
+        b"cabinet container here",
+    )
 }
 
 pub fn installshield(marker: &[u8]) -> Vec<u8> {
@@ -151,7 +189,10 @@ pub fn plain() -> Vec<u8> {
 fn inno_setup_by_loader_table_and_by_setup_data() {
     let r = recognise("innotest.exe", Cursor::new(inno_loader())).unwrap();
     assert_eq!(r.framework, Framework::InnoSetup);
-    assert_eq!(r.silent_command, r#""{file}" /VERYSILENT /SUPPRESSMSGBOXES /NORESTART /SP- /LOG="{log}""#);
+    assert_eq!(
+        r.silent_command,
+        r#""{file}" /VERYSILENT /SUPPRESSMSGBOXES /NORESTART /SP- /LOG="{log}""#
+    );
     assert_eq!(r.log_arg.as_deref(), Some(r#"/LOG="{log}""#));
     assert_eq!(r.product_name.as_deref(), Some("Inno Test"));
     assert_eq!(r.publisher.as_deref(), Some("Vendor KK"));
@@ -166,8 +207,14 @@ fn inno_setup_by_loader_table_and_by_setup_data() {
 fn wix_burn_by_its_section() {
     let r = recognise("bundle.exe", Cursor::new(burn())).unwrap();
     assert_eq!(r.framework, Framework::WixBurn);
-    assert_eq!(r.silent_command, r#""{file}" /quiet /norestart /log "{log}""#);
-    assert_eq!(r.product_code.as_deref(), Some("{0A1B2C3D-4E5F-6071-8293-A4B5C6D7E8F9}"));
+    assert_eq!(
+        r.silent_command,
+        r#""{file}" /quiet /norestart /log "{log}""#
+    );
+    assert_eq!(
+        r.product_code.as_deref(),
+        Some("{0A1B2C3D-4E5F-6071-8293-A4B5C6D7E8F9}")
+    );
     assert_eq!(r.product_name.as_deref(), Some("Burn Test Bundle"));
     assert_eq!(
         r.detection_rule_proposal,
@@ -179,7 +226,10 @@ fn wix_burn_by_its_section() {
     );
     // The proposal's text form parses back to itself.
     let rule = r.detection_rule_proposal.unwrap();
-    assert_eq!(lanward_installer::rule::parse(&rule.to_string()).unwrap(), rule);
+    assert_eq!(
+        lanward_installer::rule::parse(&rule.to_string()).unwrap(),
+        rule
+    );
 }
 
 #[test]
@@ -188,7 +238,10 @@ fn installshield_needs_a_response_file() {
         let r = recognise("setup.exe", Cursor::new(installshield(marker))).unwrap();
         assert_eq!(r.framework, Framework::InstallShield);
         assert!(r.response_file_required);
-        assert_eq!(r.silent_command, r#""{file}" /s /f1"{dir}\setup.iss" /f2"{log}""#);
+        assert_eq!(
+            r.silent_command,
+            r#""{file}" /s /f1"{dir}\setup.iss" /f2"{log}""#
+        );
         assert!(r.notes.iter().any(|n| n.contains("setup.iss")));
     }
 }
@@ -200,7 +253,10 @@ fn nsis_marker_at_a_512_byte_boundary() {
     // Off the boundary it is not NSIS's first header.
     let mut off = plain();
     off.extend_from_slice(b"\0\0\0\0\0\0\0\0\xEF\xBE\xAD\xDENullsoftInst");
-    assert_eq!(recognise("o.exe", Cursor::new(off)).unwrap_err().kind, ErrorKind::UnknownExe);
+    assert_eq!(
+        recognise("o.exe", Cursor::new(off)).unwrap_err().kind,
+        ErrorKind::UnknownExe
+    );
 }
 
 #[test]
@@ -208,8 +264,14 @@ fn unknown_exe_asks_for_the_command_line() {
     let e = recognise("tool.exe", Cursor::new(plain())).unwrap_err();
     assert_eq!(e.kind, ErrorKind::UnknownExe);
     let s = e.to_string();
-    assert!(s.starts_with("tool.exe: このEXEのインストーラーの種類が分かりません"), "{s}");
-    assert!(s.contains("unknown EXE installer type") && s.contains("give the silent command line"), "{s}");
+    assert!(
+        s.starts_with("tool.exe: このEXEのインストーラーの種類が分かりません"),
+        "{s}"
+    );
+    assert!(
+        s.contains("unknown EXE installer type") && s.contains("give the silent command line"),
+        "{s}"
+    );
     // A DOS stub without a PE header.
     let mut dos = vec![0u8; 128];
     dos[0..2].copy_from_slice(b"MZ");
