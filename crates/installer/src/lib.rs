@@ -150,7 +150,17 @@ pub fn recognise<R: Read + Seek>(
         .unwrap_or("")
         .to_ascii_lowercase();
 
+    if len == 0 {
+        return Err(ctx.corrupt("ファイルが空です", "the file is empty"));
+    }
     if magic == b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1" {
+        if ext == "msp" || ext == "msm" {
+            return Err(ctx.err(
+                ErrorKind::UnknownType,
+                format!(".{ext}（MSIのパッチ/マージモジュール）は単独では配布できません。コマンドラインを指定してください"),
+                format!("a .{ext} (MSI patch / merge module) is not recognised for distribution on its own; give the command line"),
+            ));
+        }
         return from_msi(&ctx, reader);
     }
     if magic.starts_with(b"MZ") {

@@ -301,6 +301,11 @@ fn scripts_and_zip_folders() {
             "{name}"
         );
     }
+    let e = recognise("empty.ps1", Cursor::new(b"")).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "empty.ps1: ファイルが空です (the file is empty)"
+    );
     let e = recognise("notes.txt", Cursor::new(b"hello")).unwrap_err();
     assert_eq!(e.kind, ErrorKind::UnknownType);
     let e = recognise("bin.ps1", Cursor::new(b"a\0b")).unwrap_err();
