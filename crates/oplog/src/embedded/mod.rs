@@ -394,6 +394,11 @@ type Decoded = FxMap<(usize, usize), (Arc<segment::RgData>, Option<Arc<Vec<u32>>
 /// seconds and tells the operator nothing more than "very many".
 pub const EXACT_TOTAL_UP_TO: u64 = 10_000;
 
+/// Time a search may spend counting matches once its page of events is in
+/// hand; past it the total is a lower bound. A word with a few thousand
+/// matches spread over three years would otherwise cost seconds to count.
+const COUNT_BUDGET: std::time::Duration = std::time::Duration::from_millis(300);
+
 /// Rows of decoded row groups one search keeps at most (memory bound).
 const KEEP_ROWS: usize = 1 << 20;
 
@@ -668,10 +673,12 @@ impl EventStore for EmbeddedStore {
         let text_only = q.pcs.is_empty() && q.user.is_none() && q.kinds.is_empty();
         let whole_day = |day: i64| q.from_ms <= day * DAY_MS && q.to_ms >= (day + 1) * DAY_MS;
         let threads = search_threads();
+        let mut counting_since: Option<std::time::Instant> = None;
         let mut i = 0;
         while i < days.len() {
             if q.limit > 0 && found.events.len() >= q.limit {
-                if found.total >= EXACT_TOTAL_UP_TO {
+                let since = *counting_since.get_or_insert_with(std::time::Instant::now);
+                if found.total >= EXACT_TOTAL_UP_TO || since.elapsed() > COUNT_BUDGET {
                     found.total_exact = false;
                     break;
                 }
