@@ -143,7 +143,7 @@ fn paths_doc() -> Value {
                 "responses": with_errors(json!({"200": {"description": "partitions and damaged ones"}}))}},
             "/api/v1/alert-rules": {
                 "get": {"summary": "操作ログの警告ルール", "security": bearer, "responses": with_errors(json!({"200": {"description": "rules"}}))},
-                "post": {"summary": "警告ルールの作成 (kind, site, department, process_contains, text_contains, device_class; all given must hold)", "security": bearer,
+                "post": {"summary": "警告ルールの作成 (kind, site, department, process_contains, text_contains, device_class; all given must hold; recipients: e-mail addresses notified when DATA/mail.json is set)", "security": bearer,
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["name"]}}}},
                     "responses": with_errors(json!({"201": {"description": "id"}}))}},
             "/api/v1/alert-rules/{id}/delete": {"post": {"summary": "警告ルールの削除", "security": bearer, "parameters": id_param,

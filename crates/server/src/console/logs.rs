@@ -189,7 +189,7 @@ pub async fn alerts(State(state): State<SharedState>, user: AdminUser, headers: 
                     tr { th { (lang.t("所属", "Department")) } td { input type="text" name="department"; } }
                     tr { th { (lang.t("プロセス (部分一致)", "Process (part)")) } td { input type="text" name="process_contains"; } }
                     tr { th { (lang.t("キーワード (部分一致)", "Text (part)")) } td { input type="text" name="text_contains"; } }
-                    tr { th { (lang.t("デバイス種別", "Device class")) } td { select name="device_class" { option value="" { "—" } option value="usb_storage" { "usb_storage" } option value="usb" { "usb" } } } }
+                    tr { th { (lang.t("デバイス種別", "Device class")) } td { select name="device_class" { option value="" { "—" } option value="usb_storage" { (lang.t("USB メモリ・ディスク (usb_storage)", "USB storage (usb_storage)")) } option value="usb" { (lang.t("その他の USB 機器 (usb)", "Other USB device (usb)")) } option value="removable" { (lang.t("リムーバブルドライブ上のファイル操作 (removable)", "File operations on removable drives (removable)")) } } } }
                     tr { th { (lang.t("メールの宛先 (カンマ区切り)", "E-mail to (comma-separated)")) } td { input type="text" name="recipients" placeholder="haisui@suido.example.jp, joho@suido.example.jp"; } }
                 } }
                 @if !mail_on { p.muted { (lang.t("メールを送るには、データディレクトリに mail.json を置いてサーバーを再起動してください (マニュアル「操作ログ」)。", "To send e-mail, put mail.json in the data directory and restart the server (manual: operation logs).")) } }
