@@ -122,7 +122,7 @@ fn main() {
                 pending_n = 0;
             }
         }
-        if count % 5_000_000 == 0 {
+        if count.is_multiple_of(5_000_000) {
             eprintln!("  {count} events, {:.0}/s in the store", count as f64 / busy.as_secs_f64());
         }
     }
@@ -372,7 +372,7 @@ fn main() {
     let line = |label: &str, f: &dyn Fn(&Row) -> String| {
         print!("{label:<34}");
         for (_, r) in &cols {
-            print!("| {:<26}", r.map(|r| f(r)).unwrap_or_else(|| "not run".into()));
+            print!("| {:<26}", r.map(f).unwrap_or_else(|| "not run".into()));
         }
         println!();
     };

@@ -418,10 +418,7 @@ impl EmbeddedStore {
             let si = srcs.len();
             let tuples = if f.words.is_empty() { None } else { Some(m.match_words(&f.words)) };
             let pcs: Option<FxSet<u32>> = if q.pcs.is_empty() { None } else { Some(q.pcs.iter().filter_map(|p| m.pcs.get(p)).collect()) };
-            let user = match &q.user {
-                None => None,
-                Some(u) => Some(m.users.get(u).map(|x| x + 1).unwrap_or(u32::MAX)),
-            };
+            let user = q.user.as_ref().map(|u| m.users.get(u).map(|x| x + 1).unwrap_or(u32::MAX));
             for (i, r) in m.rows.iter().enumerate() {
                 if r.time < f.from || r.time >= f.to || !f.kind_ok(r.kind) {
                     continue;

@@ -569,7 +569,7 @@ impl Segment {
 
     pub fn tuple_entry<'c>(&self, t: u32, cache: &'c mut TupleCache) -> Result<&'c TupleEntry> {
         let c = t as usize / CHUNK;
-        if !cache.contains_key(&c) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = cache.entry(c) {
             let b = self.unzip(self.meta.sec_tuple_chunk(c))?;
             let mut r = Reader::new(&b);
             let mut v = Vec::with_capacity(CHUNK);
@@ -594,7 +594,7 @@ impl Segment {
                 }
                 v.push(e);
             }
-            cache.insert(c, v);
+            slot.insert(v);
         }
         cache[&c].get(t as usize % CHUNK).ok_or_else(codec::corrupt)
     }
@@ -626,8 +626,8 @@ impl Segment {
     pub fn string(&self, id1: u32, cache: &mut FxMap<usize, Vec<String>>) -> Result<String> {
         let s = id1 as usize - 1;
         let c = s / CHUNK;
-        if !cache.contains_key(&c) {
-            cache.insert(c, self.string_chunk(c)?);
+        if let std::collections::hash_map::Entry::Vacant(slot) = cache.entry(c) {
+            slot.insert(self.string_chunk(c)?);
         }
         cache[&c].get(s % CHUNK).cloned().ok_or_else(codec::corrupt)
     }
@@ -828,7 +828,7 @@ impl Segment {
     fn folded_string(&self, id1: u32, cache: &mut FxMap<usize, (Vec<u8>, Vec<(u32, u32)>)>) -> Result<String> {
         let s = id1 as usize - 1;
         let c = s / CHUNK;
-        if !cache.contains_key(&c) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = cache.entry(c) {
             let b = self.unzip(self.meta.sec_string_chunk(c))?;
             let mut bounds = Vec::with_capacity(CHUNK);
             let mut r = Reader::new(&b);
@@ -838,7 +838,7 @@ impl Segment {
                 r.bytes(n)?;
                 bounds.push((start as u32, r.pos as u32));
             }
-            cache.insert(c, (b, bounds));
+            slot.insert((b, bounds));
         }
         let (b, bounds) = &cache[&c];
         let &(x, y) = bounds.get(s % CHUNK).ok_or_else(codec::corrupt)?;
