@@ -105,6 +105,28 @@ pub mod keys {
         }
     }
 
+    /// The text fields of an event that keyword search looks in, in the
+    /// order the engines store them.
+    pub fn texts(d: &crate::Detail) -> [Option<&str>; 15] {
+        [
+            d.title.as_deref(),
+            d.process.as_deref(),
+            d.sha256.as_deref(),
+            d.command_line.as_deref(),
+            d.parent.as_deref(),
+            d.path.as_deref(),
+            d.target_path.as_deref(),
+            d.device_class.as_deref(),
+            d.vendor.as_deref(),
+            d.product.as_deref(),
+            d.serial.as_deref(),
+            d.printer.as_deref(),
+            d.document.as_deref(),
+            d.via.as_deref(),
+            d.reason.as_deref(),
+        ]
+    }
+
     /// Words of a text query: split on ASCII and ideographic spaces, folded.
     pub fn words(text: &str) -> Vec<String> {
         text.split(|c: char| c.is_whitespace() || c == '\u{3000}').filter(|w| !w.is_empty()).map(folded).collect()
@@ -123,6 +145,33 @@ pub enum OplogError {
 }
 
 pub type Result<T, E = OplogError> = std::result::Result<T, E>;
+
+/// The append rule both engines follow: events at or below the agent's mark
+/// `acked` are duplicates; each newer one is handed to `keep` and raises the
+/// mark; a jump over missing numbers is a gap (several in one batch merge
+/// into one range). The outcome's `acked_through` is the new mark.
+pub fn accept_new<'a>(acked: u64, events: &'a [IncomingEvent], mut keep: impl FnMut(&'a IncomingEvent)) -> AppendOutcome {
+    let mut acked = acked;
+    let mut out = AppendOutcome::default();
+    for e in events {
+        if e.seq <= acked {
+            out.duplicates += 1;
+            continue;
+        }
+        if e.seq > acked + 1 {
+            let g = (acked + 1, e.seq - 1);
+            out.gap = Some(match out.gap {
+                None => g,
+                Some((a, _)) => (a, g.1),
+            });
+        }
+        acked = e.seq;
+        keep(e);
+        out.stored += 1;
+    }
+    out.acked_through = acked;
+    out
+}
 
 pub trait EventStore: Send + Sync + 'static {
     /// Appends one agent's events (in sequence order) and makes them

@@ -69,25 +69,7 @@ const TEXT_COLS: [&str; 15] = [
 const COLS: &str = "time_ms, pc, usr, kind, title, process, sha256, command_line, parent, path, target_path, device_class, vendor, product, \
                     serial, printer, document, via, reason, pid, dwell_ms, started_at_ms, size_bytes, pages";
 
-fn texts(d: &Detail) -> [Option<&str>; 15] {
-    [
-        d.title.as_deref(),
-        d.process.as_deref(),
-        d.sha256.as_deref(),
-        d.command_line.as_deref(),
-        d.parent.as_deref(),
-        d.path.as_deref(),
-        d.target_path.as_deref(),
-        d.device_class.as_deref(),
-        d.vendor.as_deref(),
-        d.product.as_deref(),
-        d.serial.as_deref(),
-        d.printer.as_deref(),
-        d.document.as_deref(),
-        d.via.as_deref(),
-        d.reason.as_deref(),
-    ]
-}
+use crate::keys::texts;
 
 /// A bigram as an `int4`: both characters in the BMP (nearly all text) pack
 /// exactly into 32 bits; others are hashed. A collision only makes a
@@ -242,31 +224,13 @@ impl PgEventStore {
             }
         }
         let before = marks.clone();
-        // The same rule as the embedded engine's `State::apply`, batch by batch.
+        // The same rule as the embedded engine, batch by batch.
         let mut outs = Vec::with_capacity(batches.len());
         let mut new: Vec<&StoredEvent> = Vec::new();
         for (agent, events) in batches {
-            let mut acked = marks.get(*agent).copied().unwrap_or(0);
-            let mut out = AppendOutcome::default();
-            for e in events.iter() {
-                if e.seq <= acked {
-                    out.duplicates += 1;
-                    continue;
-                }
-                if e.seq > acked + 1 {
-                    let g = (acked + 1, e.seq - 1);
-                    out.gap = Some(match out.gap {
-                        None => g,
-                        Some((a, _)) => (a, g.1),
-                    });
-                }
-                acked = e.seq;
-                new.push(&e.event);
-                out.stored += 1;
-            }
-            out.acked_through = acked;
-            if acked > 0 {
-                marks.insert(agent.to_string(), acked);
+            let out = crate::accept_new(marks.get(*agent).copied().unwrap_or(0), events, |e| new.push(&e.event));
+            if out.acked_through > 0 {
+                marks.insert(agent.to_string(), out.acked_through);
             }
             outs.push(out);
         }

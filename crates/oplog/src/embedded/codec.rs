@@ -101,25 +101,7 @@ pub const NTEXT: usize = 15;
 /// Number of numeric fields: pid, dwell_ms, started_at_ms (as at - started), size_bytes, pages.
 pub const NNUM: usize = 5;
 
-pub fn texts(d: &Detail) -> [Option<&str>; NTEXT] {
-    [
-        d.title.as_deref(),
-        d.process.as_deref(),
-        d.sha256.as_deref(),
-        d.command_line.as_deref(),
-        d.parent.as_deref(),
-        d.path.as_deref(),
-        d.target_path.as_deref(),
-        d.device_class.as_deref(),
-        d.vendor.as_deref(),
-        d.product.as_deref(),
-        d.serial.as_deref(),
-        d.printer.as_deref(),
-        d.document.as_deref(),
-        d.via.as_deref(),
-        d.reason.as_deref(),
-    ]
-}
+pub use crate::keys::texts;
 
 /// Numeric fields with a presence mask; `started_at_ms` is stored relative to the event time.
 pub fn nums(d: &Detail, time_ms: i64) -> (u8, [u64; NNUM]) {

@@ -235,26 +235,12 @@ impl State {
 
     /// Dedup against the agent's mark; add new events to the day buffers.
     fn apply(&mut self, agent: &str, events: &[IncomingEvent]) -> AppendOutcome {
-        let mut acked = self.acked.get(agent).copied().unwrap_or(0);
-        let mut out = AppendOutcome::default();
-        for e in events {
-            if e.seq <= acked {
-                out.duplicates += 1;
-                continue;
-            }
-            if e.seq > acked + 1 {
-                let g = (acked + 1, e.seq - 1);
-                out.gap = Some(match out.gap {
-                    None => g,
-                    Some((a, _)) => (a, g.1),
-                });
-            }
-            acked = e.seq;
-            self.mem.entry(day_of(e.event.time_ms)).or_default().push(e);
-            self.mem_events += 1;
-            out.stored += 1;
-        }
-        out.acked_through = acked;
+        let (mem, mem_events) = (&mut self.mem, &mut self.mem_events);
+        let out = crate::accept_new(self.acked.get(agent).copied().unwrap_or(0), events, |e| {
+            mem.entry(day_of(e.event.time_ms)).or_default().push(e);
+            *mem_events += 1;
+        });
+        let acked = out.acked_through;
         if acked > 0 {
             if let Some(v) = self.acked.get_mut(agent) {
                 *v = acked;
