@@ -38,10 +38,12 @@ impl std::error::Error for RecogniseError {}
 
 /// The file being recognised, for building errors.
 #[derive(Debug, Clone)]
+#[cfg(feature = "recognise")]
 pub(crate) struct Ctx {
     pub file: String,
 }
 
+#[cfg(feature = "recognise")]
 impl Ctx {
     pub fn err(
         &self,

@@ -13,18 +13,24 @@
 //! against the real size, every allocation is bounded, and errors name the
 //! file and what is wrong in Japanese with English beside it.
 
+#[cfg(feature = "recognise")]
 mod deb;
 mod error;
+#[cfg(feature = "recognise")]
 mod msi;
+#[cfg(feature = "recognise")]
 mod pe;
 pub mod rule;
 
 pub use error::{ErrorKind, RecogniseError};
 pub use rule::{DetectionRule, RegistryTest, RuleParseError};
 
+#[cfg(feature = "recognise")]
 use error::Ctx;
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "recognise")]
 use std::io::{Read, Seek, SeekFrom};
+#[cfg(feature = "recognise")]
 use std::path::Path;
 
 /// Placeholder for the installer's full path on the PC.
@@ -75,6 +81,7 @@ pub struct Recognised {
 }
 
 impl Recognised {
+    #[cfg(feature = "recognise")]
     fn new(framework: Framework, silent_command: String) -> Self {
         Recognised {
             framework,
@@ -100,11 +107,13 @@ impl Recognised {
             .replace(DIR, dir)
     }
 
+    #[cfg(feature = "recognise")]
     fn note(&mut self, ja: &str, en: &str) {
         self.notes.push(format!("{ja} ({en})"));
     }
 }
 
+#[cfg(feature = "recognise")]
 /// Opens `path` and recognises it; the file name in errors is `path`'s.
 pub fn recognise_path(path: &Path) -> Result<Recognised, RecogniseError> {
     let ctx = Ctx {
@@ -120,6 +129,7 @@ pub fn recognise_path(path: &Path) -> Result<Recognised, RecogniseError> {
     recognise(&ctx.file, std::io::BufReader::new(f))
 }
 
+#[cfg(feature = "recognise")]
 /// Recognises an installer read through `reader`; `file_name` is the name
 /// it was uploaded under (used for scripts' extension and in errors).
 pub fn recognise<R: Read + Seek>(
@@ -224,6 +234,7 @@ pub fn recognise<R: Read + Seek>(
     ))
 }
 
+#[cfg(feature = "recognise")]
 fn script(ext: &str, path: &str) -> Option<Recognised> {
     let (fw, cmd) = match ext {
         "ps1" => (Framework::PowerShell, format!("powershell.exe -NoLogo -NoProfile -NonInteractive -ExecutionPolicy Bypass -File \"{path}\"")),
@@ -239,6 +250,7 @@ fn script(ext: &str, path: &str) -> Option<Recognised> {
     Some(r)
 }
 
+#[cfg(feature = "recognise")]
 fn from_msi<R: Read + Seek>(ctx: &Ctx, reader: R) -> Result<Recognised, RecogniseError> {
     let info = msi::read(ctx, reader)?;
     let log_arg = format!("/l*v \"{LOG}\"");
@@ -274,6 +286,7 @@ fn from_msi<R: Read + Seek>(ctx: &Ctx, reader: R) -> Result<Recognised, Recognis
     Ok(r)
 }
 
+#[cfg(feature = "recognise")]
 fn from_pe<R: Read + Seek>(
     ctx: &Ctx,
     reader: &mut R,
@@ -363,6 +376,7 @@ fn from_pe<R: Read + Seek>(
     Ok(r)
 }
 
+#[cfg(feature = "recognise")]
 fn from_deb<R: Read + Seek>(
     ctx: &Ctx,
     reader: &mut R,
@@ -400,6 +414,7 @@ fn from_deb<R: Read + Seek>(
 
 /// Entry scripts we look for at the top of a zip (or inside its one
 /// top-level folder), in this order.
+#[cfg(feature = "recognise")]
 const ENTRY_NAMES: &[&str] = &[
     "install.ps1",
     "install.cmd",
@@ -410,8 +425,10 @@ const ENTRY_NAMES: &[&str] = &[
     "setup.bat",
     "setup.sh",
 ];
+#[cfg(feature = "recognise")]
 const MAX_ZIP_ENTRIES: usize = 100_000;
 
+#[cfg(feature = "recognise")]
 fn from_zip<R: Read + Seek>(ctx: &Ctx, reader: R) -> Result<Recognised, RecogniseError> {
     let archive = zip::ZipArchive::new(reader).map_err(|e| {
         ctx.corrupt(

@@ -5,6 +5,7 @@
 //! does no I/O and must stay small: the agent links it.
 
 pub mod auth;
+pub mod deploy;
 pub mod inventory;
 pub mod oplog;
 pub mod token;
@@ -42,6 +43,10 @@ pub struct EnrollResponse {
     pub agent_id: String,
     pub site: String,
     pub checkin_interval_secs: u64,
+    /// The Ed25519 key that signs package manifests (base64); the agent
+    /// pins it and refuses packages signed by any other key.
+    #[serde(default)]
+    pub package_signing_key: Option<String>,
 }
 
 /// One check-in. `report` is present when the agent has collected

@@ -131,6 +131,33 @@ pub trait Store: Send + Sync + 'static {
     fn session_user(&self, id_hash: &str, now_ms: i64) -> Result<Option<(SessionRecord, UserRecord)>>;
     fn delete_session(&self, id_hash: &str) -> Result<()>;
 
+    // Software distribution.
+    /// `Conflict` when the package name and version (or serial) exist.
+    fn create_package(&self, p: &NewPackage) -> Result<i64>;
+    /// Newest first.
+    fn packages(&self) -> Result<Vec<PackageRecord>>;
+    fn package(&self, id: i64) -> Result<Option<PackageRecord>>;
+    /// The highest serial of a package name, 0 when there is none.
+    fn max_package_serial(&self, name: &str) -> Result<i64>;
+    /// Stores the signed manifest of a package added unsigned (offline
+    /// signing). False when there is no such package.
+    fn set_package_signature(&self, id: i64, signed_manifest: &str) -> Result<bool>;
+    /// Creates the deployment and one target row per asset, each in
+    /// `initial_state`, in one transaction.
+    fn create_deployment(&self, d: &NewDeployment, initial_state: &str) -> Result<i64>;
+    /// Newest first.
+    fn deployments(&self) -> Result<Vec<DeploymentRecord>>;
+    fn deployment(&self, id: i64) -> Result<Option<DeploymentRecord>>;
+    /// Ordered by wave, then hostname.
+    fn deployment_targets(&self, id: i64) -> Result<Vec<DeploymentTargetRecord>>;
+    /// Every deployment the asset is a target of, with its row.
+    fn asset_deployments(&self, asset_id: i64) -> Result<Vec<(DeploymentRecord, DeploymentTargetRecord)>>;
+    /// False when there is no such deployment.
+    fn set_deployment_status(&self, id: i64, status: &str, now_ms: i64) -> Result<bool>;
+    fn save_deployment_memory(&self, id: i64, memory: &str, now_ms: i64) -> Result<()>;
+    /// Applies target state changes in one transaction.
+    fn update_targets(&self, updates: &[TargetUpdate]) -> Result<()>;
+
     // Audit log (hash-chained; see model::AuditEntry).
     fn append_audit(&self, entry: &NewAuditEntry) -> Result<AuditEntry>;
     fn audit_entries(&self, limit: u32) -> Result<Vec<AuditEntry>>;

@@ -546,3 +546,121 @@ pub struct AlertRecord {
     pub acknowledged_by: Option<String>,
     pub acknowledged_at_ms: Option<i64>,
 }
+
+// Software distribution.
+
+/// A package as stored: its signed manifest and how it installs. The
+/// content itself is in the chunk store (`DATA/chunks`), not here.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PackageRecord {
+    pub id: i64,
+    pub name: String,
+    pub version: String,
+    /// Anti-rollback serial of this manifest (per package name).
+    pub serial: i64,
+    pub file_name: String,
+    pub framework: String,
+    pub command: String,
+    pub detection: Option<String>,
+    pub size: i64,
+    pub sha256: String,
+    /// The manifest to sign (`lanward package sign` offline).
+    #[serde(skip)]
+    pub unsigned_manifest: String,
+    /// `None` until signed: such a package cannot be deployed.
+    #[serde(skip)]
+    pub signed_manifest: Option<String>,
+    pub signed: bool,
+    pub expires_at_ms: i64,
+    pub created_at_ms: i64,
+    pub created_by: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewPackage {
+    pub name: String,
+    pub version: String,
+    pub serial: i64,
+    pub file_name: String,
+    pub framework: String,
+    pub command: String,
+    pub detection: Option<String>,
+    pub size: i64,
+    pub sha256: String,
+    pub unsigned_manifest: String,
+    pub signed_manifest: Option<String>,
+    pub expires_at_ms: i64,
+    pub created_at_ms: i64,
+    pub created_by: String,
+}
+
+/// One deployment. `plan` is the scheduler's plan (JSON of
+/// `lanward_deploy::PlanSpec`), `memory` what the scheduler keeps between
+/// ticks; both are opaque here.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DeploymentRecord {
+    pub id: i64,
+    pub package_id: i64,
+    pub package_name: String,
+    pub package_version: String,
+    pub title: String,
+    /// `active`, `paused`, `cancelled`.
+    pub status: String,
+    #[serde(skip)]
+    pub plan: String,
+    #[serde(skip)]
+    pub memory: String,
+    pub created_at_ms: i64,
+    pub created_by: String,
+    pub updated_at_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewDeployment {
+    pub package_id: i64,
+    pub title: String,
+    pub plan: String,
+    pub targets: Vec<NewDeploymentTarget>,
+    pub created_at_ms: i64,
+    pub created_by: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewDeploymentTarget {
+    pub asset_id: i64,
+    pub wave: i64,
+    pub site: String,
+    pub department: String,
+}
+
+/// Where one PC of a deployment stands. `state` is the JSON of
+/// `lanward_deploy::TargetState`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DeploymentTargetRecord {
+    pub deployment_id: i64,
+    pub asset_id: i64,
+    pub hostname: String,
+    pub site: String,
+    pub department: String,
+    pub wave: i64,
+    #[serde(skip)]
+    pub state: String,
+    /// Why the target failed or does not apply, in words.
+    pub reason: Option<String>,
+    /// Bytes this PC fetched from the server (the WAN, for a branch site).
+    pub server_bytes: i64,
+    pub attempts: i64,
+    pub updated_at_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct TargetUpdate {
+    pub deployment_id: i64,
+    pub asset_id: i64,
+    pub state: String,
+    pub reason: Option<String>,
+    pub add_server_bytes: i64,
+    /// A retry counts one more attempt.
+    pub new_attempt: bool,
+    pub now_ms: i64,
+}

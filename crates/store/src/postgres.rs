@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("migrations/postgres/0004_console.sql")),
     (5, include_str!("migrations/postgres/0005_alerts.sql")),
     (6, include_str!("migrations/postgres/0006_alert_recipients.sql")),
+    (7, include_str!("migrations/postgres/0007_deployments.sql")),
 ];
 const POOL_SIZE: usize = 8;
 
@@ -134,6 +135,69 @@ fn migrate(c: &mut Client) -> Result<()> {
         tracing::info!(version, "applied PostgreSQL migration");
     }
     tx.commit().map_err(err)
+}
+
+const PACKAGE_SELECT: &str = "SELECT id, name, version, serial, file_name, framework, command, detection, size, sha256, unsigned_manifest, signed_manifest, expires_at_ms, created_at_ms, created_by FROM packages";
+
+fn package_row(r: &::postgres::Row) -> PackageRecord {
+    let signed_manifest: Option<String> = r.get(11);
+    PackageRecord {
+        id: r.get(0),
+        name: r.get(1),
+        version: r.get(2),
+        serial: r.get(3),
+        file_name: r.get(4),
+        framework: r.get(5),
+        command: r.get(6),
+        detection: r.get(7),
+        size: r.get(8),
+        sha256: r.get(9),
+        unsigned_manifest: r.get(10),
+        signed: signed_manifest.is_some(),
+        signed_manifest,
+        expires_at_ms: r.get(12),
+        created_at_ms: r.get(13),
+        created_by: r.get(14),
+    }
+}
+
+const DEPLOYMENT_SELECT: &str = "SELECT d.id, d.package_id, p.name, p.version, d.title, d.status, d.plan, d.memory, d.created_at_ms, d.created_by, d.updated_at_ms FROM deployments d JOIN packages p ON p.id = d.package_id";
+
+fn deployment_row(r: &::postgres::Row) -> DeploymentRecord {
+    DeploymentRecord {
+        id: r.get(0),
+        package_id: r.get(1),
+        package_name: r.get(2),
+        package_version: r.get(3),
+        title: r.get(4),
+        status: r.get(5),
+        plan: r.get(6),
+        memory: r.get(7),
+        created_at_ms: r.get(8),
+        created_by: r.get(9),
+        updated_at_ms: r.get(10),
+    }
+}
+
+const TARGET_COLUMNS: &str = "t.deployment_id, t.asset_id, a.hostname, t.site, t.department, t.wave, t.state, t.reason, t.server_bytes, t.attempts, t.updated_at_ms";
+
+const TARGET_SELECT: &str =
+    "SELECT t.deployment_id, t.asset_id, a.hostname, t.site, t.department, t.wave, t.state, t.reason, t.server_bytes, t.attempts, t.updated_at_ms FROM deployment_targets t JOIN assets a ON a.id = t.asset_id";
+
+fn target_row(r: &::postgres::Row, at: usize) -> DeploymentTargetRecord {
+    DeploymentTargetRecord {
+        deployment_id: r.get(at),
+        asset_id: r.get(at + 1),
+        hostname: r.get(at + 2),
+        site: r.get(at + 3),
+        department: r.get(at + 4),
+        wave: r.get(at + 5),
+        state: r.get(at + 6),
+        reason: r.get(at + 7),
+        server_bytes: r.get(at + 8),
+        attempts: r.get(at + 9),
+        updated_at_ms: r.get(at + 10),
+    }
 }
 
 fn agent_row(r: &::postgres::Row) -> AgentRecord {
@@ -1118,6 +1182,104 @@ impl Store for PgStore {
     fn delete_session(&self, id_hash: &str) -> Result<()> {
         self.write(|tx| {
             tx.execute("DELETE FROM sessions WHERE id_hash = $1", &[&id_hash]).map_err(err)?;
+            Ok(())
+        })
+    }
+
+    fn create_package(&self, p: &NewPackage) -> Result<i64> {
+        self.write(|tx| {
+            Ok(tx
+                .query_one(
+                    "INSERT INTO packages (name, version, serial, file_name, framework, command, detection, size, sha256, unsigned_manifest, signed_manifest, expires_at_ms, created_at_ms, created_by) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14) RETURNING id",
+                    &[&p.name, &p.version, &p.serial, &p.file_name, &p.framework, &p.command, &p.detection, &p.size, &p.sha256, &p.unsigned_manifest, &p.signed_manifest, &p.expires_at_ms, &p.created_at_ms, &p.created_by],
+                )
+                .map_err(err)?
+                .get(0))
+        })
+    }
+
+    fn packages(&self) -> Result<Vec<PackageRecord>> {
+        self.with_client(|c| Ok(c.query(&format!("{PACKAGE_SELECT} ORDER BY id DESC"), &[]).map_err(err)?.iter().map(package_row).collect()))
+    }
+
+    fn package(&self, id: i64) -> Result<Option<PackageRecord>> {
+        self.with_client(|c| Ok(c.query_opt(&format!("{PACKAGE_SELECT} WHERE id = $1"), &[&id]).map_err(err)?.as_ref().map(package_row)))
+    }
+
+    fn max_package_serial(&self, name: &str) -> Result<i64> {
+        self.with_client(|c| Ok(c.query_one("SELECT COALESCE(MAX(serial), 0)::BIGINT FROM packages WHERE name = $1", &[&name]).map_err(err)?.get(0)))
+    }
+
+    fn set_package_signature(&self, id: i64, signed_manifest: &str) -> Result<bool> {
+        self.write(|tx| Ok(tx.execute("UPDATE packages SET signed_manifest = $1 WHERE id = $2", &[&signed_manifest, &id]).map_err(err)? > 0))
+    }
+
+    fn create_deployment(&self, d: &NewDeployment, initial_state: &str) -> Result<i64> {
+        self.write(|tx| {
+            let id: i64 = tx
+                .query_one(
+                    "INSERT INTO deployments (package_id, title, status, plan, memory, created_at_ms, created_by, updated_at_ms) VALUES ($1,$2,'active',$3,'',$4,$5,$4) RETURNING id",
+                    &[&d.package_id, &d.title, &d.plan, &d.created_at_ms, &d.created_by],
+                )
+                .map_err(err)?
+                .get(0);
+            let stmt = tx
+                .prepare("INSERT INTO deployment_targets (deployment_id, asset_id, wave, site, department, state, updated_at_ms) VALUES ($1,$2,$3,$4,$5,$6,$7)")
+                .map_err(err)?;
+            for t in &d.targets {
+                tx.execute(&stmt, &[&id, &t.asset_id, &t.wave, &t.site, &t.department, &initial_state, &d.created_at_ms]).map_err(err)?;
+            }
+            Ok(id)
+        })
+    }
+
+    fn deployments(&self) -> Result<Vec<DeploymentRecord>> {
+        self.with_client(|c| Ok(c.query(&format!("{DEPLOYMENT_SELECT} ORDER BY d.id DESC"), &[]).map_err(err)?.iter().map(deployment_row).collect()))
+    }
+
+    fn deployment(&self, id: i64) -> Result<Option<DeploymentRecord>> {
+        self.with_client(|c| Ok(c.query_opt(&format!("{DEPLOYMENT_SELECT} WHERE d.id = $1"), &[&id]).map_err(err)?.as_ref().map(deployment_row)))
+    }
+
+    fn deployment_targets(&self, id: i64) -> Result<Vec<DeploymentTargetRecord>> {
+        self.with_client(|c| {
+            Ok(c.query(&format!("{TARGET_SELECT} WHERE t.deployment_id = $1 ORDER BY t.wave, a.hostname"), &[&id]).map_err(err)?.iter().map(|r| target_row(r, 0)).collect())
+        })
+    }
+
+    fn asset_deployments(&self, asset_id: i64) -> Result<Vec<(DeploymentRecord, DeploymentTargetRecord)>> {
+        self.with_client(|c| {
+            let sql = format!(
+                "SELECT d.id, d.package_id, p.name, p.version, d.title, d.status, d.plan, d.memory, d.created_at_ms, d.created_by, d.updated_at_ms, {TARGET_COLUMNS} \
+                 FROM deployment_targets t JOIN assets a ON a.id = t.asset_id JOIN deployments d ON d.id = t.deployment_id JOIN packages p ON p.id = d.package_id \
+                 WHERE t.asset_id = $1 ORDER BY d.id"
+            );
+            Ok(c.query(&sql, &[&asset_id]).map_err(err)?.iter().map(|r| (deployment_row(r), target_row(r, 11))).collect())
+        })
+    }
+
+    fn set_deployment_status(&self, id: i64, status: &str, now_ms: i64) -> Result<bool> {
+        self.write(|tx| Ok(tx.execute("UPDATE deployments SET status = $1, updated_at_ms = $2 WHERE id = $3", &[&status, &now_ms, &id]).map_err(err)? > 0))
+    }
+
+    fn save_deployment_memory(&self, id: i64, memory: &str, now_ms: i64) -> Result<()> {
+        self.write(|tx| {
+            tx.execute("UPDATE deployments SET memory = $1, updated_at_ms = $2 WHERE id = $3", &[&memory, &now_ms, &id]).map_err(err)?;
+            Ok(())
+        })
+    }
+
+    fn update_targets(&self, updates: &[TargetUpdate]) -> Result<()> {
+        self.write(|tx| {
+            let stmt = tx
+                .prepare(
+                    "UPDATE deployment_targets SET state = $1, reason = $2, server_bytes = server_bytes + $3, attempts = attempts + $4, updated_at_ms = $5 \
+                     WHERE deployment_id = $6 AND asset_id = $7",
+                )
+                .map_err(err)?;
+            for u in updates {
+                tx.execute(&stmt, &[&u.state, &u.reason, &u.add_server_bytes, &i64::from(u.new_attempt), &u.now_ms, &u.deployment_id, &u.asset_id]).map_err(err)?;
+            }
             Ok(())
         })
     }

@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/sqlite/0003_console.sql")),
     (4, include_str!("migrations/sqlite/0004_alerts.sql")),
     (5, include_str!("migrations/sqlite/0005_alert_recipients.sql")),
+    (6, include_str!("migrations/sqlite/0006_deployments.sql")),
 ];
 
 pub struct SqliteStore {
@@ -89,6 +90,69 @@ fn migrate(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+
+const PACKAGE_SELECT: &str = "SELECT id, name, version, serial, file_name, framework, command, detection, size, sha256, unsigned_manifest, signed_manifest, expires_at_ms, created_at_ms, created_by FROM packages";
+
+fn package_row(r: &rusqlite::Row) -> rusqlite::Result<PackageRecord> {
+    let signed_manifest: Option<String> = r.get(11)?;
+    Ok(PackageRecord {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        version: r.get(2)?,
+        serial: r.get(3)?,
+        file_name: r.get(4)?,
+        framework: r.get(5)?,
+        command: r.get(6)?,
+        detection: r.get(7)?,
+        size: r.get(8)?,
+        sha256: r.get(9)?,
+        unsigned_manifest: r.get(10)?,
+        signed: signed_manifest.is_some(),
+        signed_manifest,
+        expires_at_ms: r.get(12)?,
+        created_at_ms: r.get(13)?,
+        created_by: r.get(14)?,
+    })
+}
+
+const DEPLOYMENT_SELECT: &str = "SELECT d.id, d.package_id, p.name, p.version, d.title, d.status, d.plan, d.memory, d.created_at_ms, d.created_by, d.updated_at_ms FROM deployments d JOIN packages p ON p.id = d.package_id";
+
+fn deployment_row(r: &rusqlite::Row) -> rusqlite::Result<DeploymentRecord> {
+    Ok(DeploymentRecord {
+        id: r.get(0)?,
+        package_id: r.get(1)?,
+        package_name: r.get(2)?,
+        package_version: r.get(3)?,
+        title: r.get(4)?,
+        status: r.get(5)?,
+        plan: r.get(6)?,
+        memory: r.get(7)?,
+        created_at_ms: r.get(8)?,
+        created_by: r.get(9)?,
+        updated_at_ms: r.get(10)?,
+    })
+}
+
+const TARGET_COLUMNS: &str = "t.deployment_id, t.asset_id, a.hostname, t.site, t.department, t.wave, t.state, t.reason, t.server_bytes, t.attempts, t.updated_at_ms";
+
+const TARGET_SELECT: &str =
+    "SELECT t.deployment_id, t.asset_id, a.hostname, t.site, t.department, t.wave, t.state, t.reason, t.server_bytes, t.attempts, t.updated_at_ms FROM deployment_targets t JOIN assets a ON a.id = t.asset_id";
+
+fn target_row(r: &rusqlite::Row, at: usize) -> rusqlite::Result<DeploymentTargetRecord> {
+    Ok(DeploymentTargetRecord {
+        deployment_id: r.get(at)?,
+        asset_id: r.get(at + 1)?,
+        hostname: r.get(at + 2)?,
+        site: r.get(at + 3)?,
+        department: r.get(at + 4)?,
+        wave: r.get(at + 5)?,
+        state: r.get(at + 6)?,
+        reason: r.get(at + 7)?,
+        server_bytes: r.get(at + 8)?,
+        attempts: r.get(at + 9)?,
+        updated_at_ms: r.get(at + 10)?,
+    })
+}
 
 fn agent_row(r: &rusqlite::Row) -> rusqlite::Result<AgentRecord> {
     Ok(AgentRecord {
@@ -984,6 +1048,114 @@ impl Store for SqliteStore {
     fn delete_session(&self, id_hash: &str) -> Result<()> {
         self.write(|tx| {
             tx.execute("DELETE FROM sessions WHERE id_hash = ?1", [id_hash]).map_err(err)?;
+            Ok(())
+        })
+    }
+
+    fn create_package(&self, p: &NewPackage) -> Result<i64> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO packages (name, version, serial, file_name, framework, command, detection, size, sha256, unsigned_manifest, signed_manifest, expires_at_ms, created_at_ms, created_by) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
+                params![p.name, p.version, p.serial, p.file_name, p.framework, p.command, p.detection, p.size, p.sha256, p.unsigned_manifest, p.signed_manifest, p.expires_at_ms, p.created_at_ms, p.created_by],
+            )
+            .map_err(err)?;
+            Ok(tx.last_insert_rowid())
+        })
+    }
+
+    fn packages(&self) -> Result<Vec<PackageRecord>> {
+        self.read(|c| {
+            let mut stmt = c.prepare(&format!("{PACKAGE_SELECT} ORDER BY id DESC")).map_err(err)?;
+            let rows = stmt.query_map([], package_row).map_err(err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(err)
+        })
+    }
+
+    fn package(&self, id: i64) -> Result<Option<PackageRecord>> {
+        self.read(|c| c.query_row(&format!("{PACKAGE_SELECT} WHERE id = ?1"), [id], package_row).optional().map_err(err))
+    }
+
+    fn max_package_serial(&self, name: &str) -> Result<i64> {
+        self.read(|c| c.query_row("SELECT COALESCE(MAX(serial), 0) FROM packages WHERE name = ?1", [name], |r| r.get(0)).map_err(err))
+    }
+
+    fn set_package_signature(&self, id: i64, signed_manifest: &str) -> Result<bool> {
+        self.write(|tx| Ok(tx.execute("UPDATE packages SET signed_manifest = ?1 WHERE id = ?2", params![signed_manifest, id]).map_err(err)? > 0))
+    }
+
+    fn create_deployment(&self, d: &NewDeployment, initial_state: &str) -> Result<i64> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO deployments (package_id, title, status, plan, memory, created_at_ms, created_by, updated_at_ms) VALUES (?1,?2,'active',?3,'',?4,?5,?4)",
+                params![d.package_id, d.title, d.plan, d.created_at_ms, d.created_by],
+            )
+            .map_err(err)?;
+            let id = tx.last_insert_rowid();
+            let mut stmt = tx
+                .prepare("INSERT INTO deployment_targets (deployment_id, asset_id, wave, site, department, state, updated_at_ms) VALUES (?1,?2,?3,?4,?5,?6,?7)")
+                .map_err(err)?;
+            for t in &d.targets {
+                stmt.execute(params![id, t.asset_id, t.wave, t.site, t.department, initial_state, d.created_at_ms]).map_err(err)?;
+            }
+            Ok(id)
+        })
+    }
+
+    fn deployments(&self) -> Result<Vec<DeploymentRecord>> {
+        self.read(|c| {
+            let mut stmt = c.prepare(&format!("{DEPLOYMENT_SELECT} ORDER BY d.id DESC")).map_err(err)?;
+            let rows = stmt.query_map([], deployment_row).map_err(err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(err)
+        })
+    }
+
+    fn deployment(&self, id: i64) -> Result<Option<DeploymentRecord>> {
+        self.read(|c| c.query_row(&format!("{DEPLOYMENT_SELECT} WHERE d.id = ?1"), [id], deployment_row).optional().map_err(err))
+    }
+
+    fn deployment_targets(&self, id: i64) -> Result<Vec<DeploymentTargetRecord>> {
+        self.read(|c| {
+            let mut stmt = c.prepare(&format!("{TARGET_SELECT} WHERE t.deployment_id = ?1 ORDER BY t.wave, a.hostname")).map_err(err)?;
+            let rows = stmt.query_map([id], |r| target_row(r, 0)).map_err(err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(err)
+        })
+    }
+
+    fn asset_deployments(&self, asset_id: i64) -> Result<Vec<(DeploymentRecord, DeploymentTargetRecord)>> {
+        self.read(|c| {
+            let sql = format!(
+                "SELECT d.id, d.package_id, p.name, p.version, d.title, d.status, d.plan, d.memory, d.created_at_ms, d.created_by, d.updated_at_ms, {TARGET_COLUMNS} \
+                 FROM deployment_targets t JOIN assets a ON a.id = t.asset_id JOIN deployments d ON d.id = t.deployment_id JOIN packages p ON p.id = d.package_id \
+                 WHERE t.asset_id = ?1 ORDER BY d.id"
+            );
+            let mut stmt = c.prepare(&sql).map_err(err)?;
+            let rows = stmt.query_map([asset_id], |r| Ok((deployment_row(r)?, target_row(r, 11)?))).map_err(err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(err)
+        })
+    }
+
+    fn set_deployment_status(&self, id: i64, status: &str, now_ms: i64) -> Result<bool> {
+        self.write(|tx| Ok(tx.execute("UPDATE deployments SET status = ?1, updated_at_ms = ?2 WHERE id = ?3", params![status, now_ms, id]).map_err(err)? > 0))
+    }
+
+    fn save_deployment_memory(&self, id: i64, memory: &str, now_ms: i64) -> Result<()> {
+        self.write(|tx| {
+            tx.execute("UPDATE deployments SET memory = ?1, updated_at_ms = ?2 WHERE id = ?3", params![memory, now_ms, id]).map_err(err)?;
+            Ok(())
+        })
+    }
+
+    fn update_targets(&self, updates: &[TargetUpdate]) -> Result<()> {
+        self.write(|tx| {
+            let mut stmt = tx
+                .prepare(
+                    "UPDATE deployment_targets SET state = ?1, reason = ?2, server_bytes = server_bytes + ?3, attempts = attempts + ?4, updated_at_ms = ?5 \
+                     WHERE deployment_id = ?6 AND asset_id = ?7",
+                )
+                .map_err(err)?;
+            for u in updates {
+                stmt.execute(params![u.state, u.reason, u.add_server_bytes, i64::from(u.new_attempt), u.now_ms, u.deployment_id, u.asset_id]).map_err(err)?;
+            }
             Ok(())
         })
     }

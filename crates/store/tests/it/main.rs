@@ -73,6 +73,7 @@ on_both!(
     sessions_sites_and_directory_users,
     unknown_devices_from_neighbours,
     alert_rules_and_alerts,
+    packages_and_deployments,
 );
 
 #[test]

@@ -433,3 +433,66 @@ pub fn alert_rules_and_alerts(store: &dyn Store) {
     assert_eq!(store.asset_location(a).unwrap(), Some(("HQ".to_string(), Some("配水課".to_string()))));
     assert_eq!(store.asset_location(a + 100).unwrap(), None);
 }
+
+pub fn packages_and_deployments(store: &dyn Store) {
+    let pc1 = create(store, "WB-PC-0001", "pc", &[("department", "総務課")]);
+    let pc2 = create(store, "WB-PC-0002", "pc", &[("department", "工務課")]);
+    let pkg = |version: &str, serial: i64| NewPackage {
+        name: "hello".into(),
+        version: version.into(),
+        serial,
+        file_name: "hello.deb".into(),
+        framework: "deb".into(),
+        command: "dpkg -i {file}".into(),
+        detection: Some("deb:hello".into()),
+        size: 1234,
+        sha256: "ab".repeat(32),
+        unsigned_manifest: "{}".into(),
+        signed_manifest: None,
+        expires_at_ms: 9_000,
+        created_at_ms: 100,
+        created_by: "user:op".into(),
+    };
+    assert_eq!(store.max_package_serial("hello").unwrap(), 0);
+    let id = store.create_package(&pkg("1.0", 1)).unwrap();
+    assert!(matches!(store.create_package(&pkg("1.0", 2)), Err(StoreError::Conflict(_))), "same version twice");
+    assert!(matches!(store.create_package(&pkg("1.1", 1)), Err(StoreError::Conflict(_))), "same serial twice");
+    assert_eq!(store.max_package_serial("hello").unwrap(), 1);
+    let p = store.package(id).unwrap().unwrap();
+    assert!(!p.signed && p.signed_manifest.is_none());
+    assert!(store.set_package_signature(id, "signed").unwrap());
+    assert_eq!(store.package(id).unwrap().unwrap().signed_manifest.as_deref(), Some("signed"));
+    assert!(!store.set_package_signature(id + 100, "x").unwrap());
+
+    let d = NewDeployment {
+        package_id: id,
+        title: "hello 1.0".into(),
+        plan: "{\"waves\":[]}".into(),
+        targets: vec![
+            NewDeploymentTarget { asset_id: pc2, wave: 1, site: "HQ".into(), department: "工務課".into() },
+            NewDeploymentTarget { asset_id: pc1, wave: 0, site: "HQ".into(), department: "総務課".into() },
+        ],
+        created_at_ms: 200,
+        created_by: "user:op".into(),
+    };
+    let dep = store.create_deployment(&d, "{\"state\":\"queued\"}").unwrap();
+    let rec = store.deployment(dep).unwrap().unwrap();
+    assert_eq!((rec.package_name.as_str(), rec.status.as_str(), rec.plan.as_str()), ("hello", "active", "{\"waves\":[]}"));
+    let targets = store.deployment_targets(dep).unwrap();
+    assert_eq!(targets.iter().map(|t| t.hostname.as_str()).collect::<Vec<_>>(), vec!["WB-PC-0001", "WB-PC-0002"], "by wave");
+    store
+        .update_targets(&[TargetUpdate { deployment_id: dep, asset_id: pc1, state: "{\"state\":\"installed\"}".into(), reason: None, add_server_bytes: 500, new_attempt: false, now_ms: 300 }])
+        .unwrap();
+    store
+        .update_targets(&[TargetUpdate { deployment_id: dep, asset_id: pc1, state: "{\"state\":\"queued\"}".into(), reason: Some("retry".into()), add_server_bytes: 20, new_attempt: true, now_ms: 310 }])
+        .unwrap();
+    let mine = store.asset_deployments(pc1).unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!((mine[0].0.id, mine[0].1.server_bytes, mine[0].1.attempts, mine[0].1.reason.as_deref()), (dep, 520, 2, Some("retry")));
+    assert!(store.set_deployment_status(dep, "paused", 400).unwrap());
+    store.save_deployment_memory(dep, "{\"opened_at\":[]}", 401).unwrap();
+    let rec = store.deployment(dep).unwrap().unwrap();
+    assert_eq!((rec.status.as_str(), rec.memory.as_str(), rec.updated_at_ms), ("paused", "{\"opened_at\":[]}", 401));
+    assert_eq!(store.deployments().unwrap().len(), 1);
+    assert!(store.asset_deployments(pc2 + 1000).unwrap().is_empty());
+}
