@@ -20,6 +20,7 @@ mod exit;
 mod fsutil;
 mod key;
 mod manifest;
+mod media;
 mod sign;
 mod state;
 mod store;
@@ -31,6 +32,9 @@ pub use error::Error;
 pub use exit::{ExitCodes, Outcome};
 pub use key::{KeyId, PublicKey, SigningKey};
 pub use manifest::{Manifest, ManifestId, MANIFEST_SIGNING_CONTEXT};
+pub use media::{
+    export_media, MediaFile, MediaReport, EXIT_HASH_MISMATCH, INSTALL_CMD, INSTALL_SH, MANIFEST_FILE, README_FILE,
+};
 pub use sign::{read_unsigned, sign, sign_file, write_unsigned, SignedManifest, SIGNED_FORMAT};
 pub use state::{DownloadState, SeenSerials};
 pub use store::{assemble, ChunkStore};
