@@ -3,6 +3,7 @@
 //! server passes the time in and persists what this crate decides.
 
 pub mod caps;
+pub mod office;
 pub mod plan;
 pub mod sim;
 pub mod spread;
@@ -11,6 +12,10 @@ pub mod target;
 pub mod window;
 
 pub use caps::{BandwidthBuckets, Caps};
+pub use office::{
+    compare_versions, office_progress, OfficeProgress, OfficeRecipe, OfficeStatus, OfficeVersion,
+    RecipeError,
+};
 pub use plan::{
     waves_by_department, Action, DeploymentStatus, Gate, Plan, PlanSpec, Scheduler,
     SchedulerMemory, Wave, WaveCounts, WaveState,

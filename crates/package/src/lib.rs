@@ -21,6 +21,7 @@ mod fsutil;
 mod install;
 mod key;
 mod manifest;
+mod media;
 mod sign;
 mod state;
 mod store;
@@ -33,6 +34,9 @@ pub use exit::{ExitCodes, Outcome};
 pub use install::InstallSpec;
 pub use key::{KeyId, PublicKey, SigningKey};
 pub use manifest::{Manifest, ManifestId, MANIFEST_SIGNING_CONTEXT};
+pub use media::{
+    export_media, MediaFile, MediaReport, EXIT_HASH_MISMATCH, INSTALL_CMD, INSTALL_SH, MANIFEST_FILE, README_FILE,
+};
 pub use sign::{read_unsigned, sign, sign_file, write_unsigned, SignedManifest, SIGNED_FORMAT};
 pub use state::{DownloadState, SeenSerials};
 pub use store::{assemble, ChunkStore};
