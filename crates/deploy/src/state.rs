@@ -122,8 +122,9 @@ pub fn transition(from: &TargetState, event: &Event) -> Result<TargetState, Inva
             code: *code,
             log_tail: log_tail.clone(),
         }),
-        // Detection runs before download and again before install.
-        (S::Queued | S::WaitingForWindow | S::Downloaded, E::NotApplicable) => {
+        // Detection runs when the agent is told to start (the server has
+        // already counted it as downloading) and again before install.
+        (S::Queued | S::WaitingForWindow | S::Downloading { .. } | S::Downloaded, E::NotApplicable) => {
             Some(S::NotApplicable)
         }
         // An install in progress cannot be stopped safely (half-applied MSI); wait for its result.

@@ -52,10 +52,9 @@ pub fn verify_agent(state: &SharedState, method: &str, path: &str, headers: &Hea
     if m.revoked {
         return Err(AppError::unauthorized("agent_revoked", "このエージェントは失効しています", "this agent has been revoked"));
     }
-    if ts <= m.last_request_ms {
-        return Err(AppError::unauthorized("replay", "同じ要求が再送されました (リプレイ)", "request timestamp is not newer than the last one (replay)"));
+    if nonce.len() > 64 || !m.replay.accept(ts, nonce, MAX_CLOCK_SKEW_SECS * 1000) {
+        return Err(AppError::unauthorized("replay", "同じ要求が再送されました (リプレイ)", "request was seen before (replay)"));
     }
-    m.last_request_ms = ts;
     drop(m);
     Ok(agent)
 }

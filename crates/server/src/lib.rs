@@ -16,6 +16,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod console;
 pub mod directory;
+pub mod distribution;
 pub mod imports;
 pub mod error;
 pub mod ingest;
@@ -49,6 +50,8 @@ pub struct ServerConfig {
     /// keeps them in the embedded engine under `DATA/oplog`, which is smaller
     /// and faster on one server (see ARCHITECTURE.md, operation logs).
     pub oplog_database_url: Option<String>,
+    /// How often an agent with nothing to install asks for deployments.
+    pub deploy_poll_secs: u64,
 }
 
 impl ServerConfig {
@@ -64,6 +67,7 @@ impl ServerConfig {
             splay_secs: 30,
             oplog_retention_days: 3 * 366 + 31,
             oplog_database_url: None,
+            deploy_poll_secs: 60,
         }
     }
 

@@ -19,9 +19,49 @@ pub struct AgentMut {
     pub revoked: bool,
     /// The asset's hostname as last reported: operation logs are filed under it.
     pub hostname: String,
-    /// Last accepted request timestamp (ms): a request must be newer.
-    pub last_request_ms: i64,
+    /// Nonces of recent requests: a request seen before is a replay.
+    pub replay: ReplayGuard,
     pub hashes: BTreeMap<String, String>,
+}
+
+/// Replay protection for one agent's signed requests. An agent sends from
+/// several threads (check-in, events, downloads), so requests may arrive a
+/// little out of order: each nonce is accepted once while its timestamp is
+/// within the clock-skew window, and anything at or below `floor_ms` (the
+/// newest timestamp forgotten to bound memory) is refused.
+#[derive(Default)]
+pub struct ReplayGuard {
+    seen: std::collections::HashSet<String>,
+    order: std::collections::VecDeque<(i64, String)>,
+    floor_ms: i64,
+}
+
+impl ReplayGuard {
+    const MAX_REMEMBERED: usize = 4096;
+
+    /// True when the request is new; remembers it.
+    pub fn accept(&mut self, ts_ms: i64, nonce: &str, window_ms: i64) -> bool {
+        if ts_ms <= self.floor_ms || self.seen.contains(nonce) {
+            return false;
+        }
+        // Forget what the skew check refuses anyway, and the oldest beyond the cap.
+        while let Some(&(t, _)) = self.order.front() {
+            let stale = t < ts_ms - 2 * window_ms;
+            let full = self.order.len() >= Self::MAX_REMEMBERED;
+            if !stale && !full {
+                break;
+            }
+            if let Some((t, n)) = self.order.pop_front() {
+                self.seen.remove(&n);
+                if full {
+                    self.floor_ms = self.floor_ms.max(t);
+                }
+            }
+        }
+        self.seen.insert(nonce.to_string());
+        self.order.push_back((ts_ms, nonce.to_string()));
+        true
+    }
 }
 
 pub struct AgentEntry {
@@ -51,6 +91,8 @@ pub struct AppState {
     pub event_ingest: crate::ingest::EventIngest,
     /// Uploaded ledger files waiting for the operator to confirm.
     pub imports: Mutex<HashMap<String, crate::imports::PendingImport>>,
+    /// Packages, deployments and the signing key.
+    pub distribution: crate::distribution::Distribution,
     /// Alert e-mail, when `DATA/mail.json` exists.
     pub mail: Option<Arc<crate::mail::Mailer>>,
 }
@@ -74,7 +116,7 @@ impl AppState {
                     id: a.id,
                     key,
                     asset_id: a.asset_id,
-                    m: Mutex::new(AgentMut { revoked: a.revoked_at_ms.is_some(), hostname: a.hostname, last_request_ms: 0, hashes: BTreeMap::new() }),
+                    m: Mutex::new(AgentMut { revoked: a.revoked_at_ms.is_some(), hostname: a.hostname, replay: ReplayGuard::default(), hashes: BTreeMap::new() }),
                 }),
             );
         }
@@ -88,6 +130,7 @@ impl AppState {
         tracing::info!(agents = map.len(), "agent cache loaded");
         let ingest = Ingest::start(store.clone());
         let config_dir = config.data_dir.clone();
+        let config_poll = config.deploy_poll_secs;
         let rules = store.alert_rules().map_err(|e| anyhow::anyhow!("{e}"))?;
         let oplog = open_oplog(&config_dir, config.oplog_database_url.as_deref())?;
         let event_ingest = crate::ingest::EventIngest::start(oplog.clone());
@@ -107,6 +150,7 @@ impl AppState {
             alert_rules: RwLock::new(Arc::new(rules)),
             imports: Mutex::new(HashMap::new()),
             mail,
+            distribution: crate::distribution::Distribution::open(&config_dir, config_poll)?,
         }))
     }
 
@@ -189,6 +233,7 @@ async fn retention(state: Arc<AppState>) {
 }
 
 pub fn spawn_background(state: &Arc<AppState>) {
+    crate::distribution::spawn_engine(state);
     tokio::spawn(retention(state.clone()));
     let s = state.clone();
     tokio::spawn(async move {
@@ -198,4 +243,22 @@ pub fn spawn_background(state: &Arc<AppState>) {
             s.flush_last_seen().await;
         }
     });
+}
+
+#[cfg(test)]
+mod replay_tests {
+    use super::ReplayGuard;
+
+    #[test]
+    fn out_of_order_requests_pass_once_and_forgotten_ones_stay_refused() {
+        let mut g = ReplayGuard::default();
+        assert!(g.accept(1_000, "b", 300_000));
+        assert!(g.accept(999, "a", 300_000), "a slightly older request from another thread");
+        assert!(!g.accept(999, "a", 300_000), "the same request again");
+        for i in 0..5000 {
+            assert!(g.accept(2_000 + i, &format!("n{i}"), 300_000));
+        }
+        // "b" was forgotten to bound memory; the floor still refuses it.
+        assert!(!g.accept(1_000, "b", 300_000));
+    }
 }

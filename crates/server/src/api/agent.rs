@@ -2,7 +2,7 @@
 
 use crate::auth::verify_agent;
 use crate::error::{ApiResult, AppError};
-use crate::state::{AgentEntry, AgentMut};
+use crate::state::{AgentEntry, AgentMut, ReplayGuard};
 use crate::SharedState;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -104,7 +104,7 @@ pub async fn enroll(
                 id: agent_id.clone(),
                 key: public_key,
                 asset_id,
-                m: Mutex::new(AgentMut { revoked: false, hostname: hostname.to_string(), last_request_ms: 0, hashes: BTreeMap::new() }),
+                m: Mutex::new(AgentMut { revoked: false, hostname: hostname.to_string(), replay: ReplayGuard::default(), hashes: BTreeMap::new() }),
             }),
         );
     }
@@ -122,7 +122,7 @@ pub async fn enroll(
     };
     tokio::task::spawn_blocking(move || store.append_audit(&audit)).await??;
     tracing::info!(agent = %agent_id, %hostname, %site, "agent enrolled");
-    Ok(Json(EnrollResponse { agent_id, site, checkin_interval_secs: state.config.checkin_interval_secs }))
+    Ok(Json(EnrollResponse { agent_id, site, checkin_interval_secs: state.config.checkin_interval_secs, package_signing_key: Some(state.distribution.public_key.to_base64()) }))
 }
 
 /// The kind of asset an OS makes: Windows Server and Linux are servers.

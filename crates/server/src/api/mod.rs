@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod agent;
+pub mod deploy;
 pub mod ledger;
 pub mod openapi;
 pub mod oplog;
@@ -41,6 +42,8 @@ pub const LEDGER_WRITERS: &[&str] = &["administrator", "operator"];
 pub const ADMINS: &[&str] = &["administrator"];
 /// Operation logs are personal information: only these roles search them.
 pub const LOG_READERS: &[&str] = &["administrator", "operator", "auditor"];
+/// Adding packages and running deployments.
+pub const DISTRIBUTORS: &[&str] = &["administrator", "operator"];
 /// The audit log and the list of users.
 pub const AUDITORS: &[&str] = &["administrator", "auditor"];
 
@@ -70,6 +73,20 @@ routes! { API_ROUTES, api_routes;
     post "/api/v1/enroll" => agent::enroll, Access::Public;
     post "/api/v1/agent/checkin" => agent::checkin, Access::Agent;
     post "/api/v1/agent/events" => oplog::ingest, Access::Agent;
+    post "/api/v1/agent/deployments" => deploy::agent_assignments, Access::Agent;
+    post "/api/v1/agent/deployments/report" => deploy::agent_report, Access::Agent;
+    get "/api/v1/agent/chunks/{id}" => deploy::agent_chunk, Access::Agent;
+    get "/api/v1/packages" => deploy::list_packages, Access::Roles(ANY_ROLE);
+    post "/api/v1/packages" => deploy::add_package, Access::Roles(DISTRIBUTORS);
+    get "/api/v1/packages/{id}/manifest" => deploy::package_manifest, Access::Roles(DISTRIBUTORS);
+    post "/api/v1/packages/{id}/signature" => deploy::package_signature, Access::Roles(ADMINS);
+    get "/api/v1/deployments" => deploy::list_deployments, Access::Roles(ANY_ROLE);
+    post "/api/v1/deployments" => deploy::create_deployment, Access::Roles(DISTRIBUTORS);
+    get "/api/v1/deployments/{id}" => deploy::get_deployment, Access::Roles(ANY_ROLE);
+    post "/api/v1/deployments/{id}/pause" => deploy::pause_deployment, Access::Roles(DISTRIBUTORS);
+    post "/api/v1/deployments/{id}/resume" => deploy::resume_deployment, Access::Roles(DISTRIBUTORS);
+    post "/api/v1/deployments/{id}/cancel" => deploy::cancel_deployment, Access::Roles(DISTRIBUTORS);
+    post "/api/v1/deployments/{id}/retry" => deploy::retry_deployment, Access::Roles(DISTRIBUTORS);
     get "/api/v1/logs" => oplog::search, Access::Roles(LOG_READERS);
     get "/api/v1/logs/export" => oplog::export, Access::Roles(LOG_READERS);
     get "/api/v1/logs/counts" => oplog::counts, Access::Roles(LOG_READERS);

@@ -12,6 +12,9 @@ pub async fn document() -> Json<Value> {
 /// the route table (`x-lanward-access`), so the two cannot disagree.
 pub fn spec() -> Value {
     let mut doc = paths_doc();
+    if let (Some(paths), Value::Object(more)) = (doc.get_mut("paths").and_then(Value::as_object_mut), distribution_paths()) {
+        paths.extend(more);
+    }
     for r in super::API_ROUTES {
         let access = match r.access {
             super::Access::Public => json!("public"),
@@ -216,6 +219,60 @@ fn paths_doc() -> Value {
                 "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}}],
                 "responses": with_errors(json!({"200": {"description": "entries and chain_intact"}}))}}
         }
+    })
+}
+
+/// Software distribution (kept apart: one `json!` of every path would
+/// exceed the macro's recursion limit).
+fn distribution_paths() -> Value {
+    let bearer = json!([{"bearer": []}, {"session": []}]);
+    let agent_sig = json!([{"agentSignature": []}]);
+    let id_param = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}]);
+    let control = |what: &str| json!({"post": {"summary": what, "security": bearer, "parameters": id_param,
+        "responses": with_errors(json!({"200": {"description": "targets_changed"}, "404": {"description": "no such deployment"}, "409": {"description": "cancelled"}}))}});
+    json!({
+        "/api/v1/agent/deployments": {"post": {"summary": "エージェントへの配布指示 (assignments: signed manifest, go/wait/stop, until)", "security": agent_sig,
+            "responses": with_errors(json!({"200": {"description": "AssignmentsResponse"}}))}},
+        "/api/v1/agent/deployments/report": {"post": {"summary": "配布の進捗報告 (progress, downloaded, installing, installed, failed, not applicable)", "security": agent_sig,
+            "responses": with_errors(json!({"200": {"description": "applied"}}))}},
+        "/api/v1/agent/chunks/{id}": {"get": {"summary": "パッケージ内容の 1 チャンク (SHA-256; only of a package assigned to the agent; throttled to the site's WAN cap)", "security": agent_sig,
+            "parameters": id_param, "responses": with_errors(json!({"200": {"description": "chunk bytes"}, "403": {"description": "not assigned"}}))}},
+        "/api/v1/packages": {
+            "get": {"summary": "パッケージ一覧", "security": bearer, "responses": with_errors(json!({"200": {"description": "packages, signing_key_id, signs_online"}}))},
+            "post": {"summary": "パッケージの追加 (body: the installer; recognised, chunked, signed)", "security": bearer,
+                "parameters": [
+                    {"name": "name", "in": "query", "required": true, "schema": {"type": "string"}},
+                    {"name": "version", "in": "query", "required": true, "schema": {"type": "string"}},
+                    {"name": "file_name", "in": "query", "required": true, "schema": {"type": "string"}},
+                    {"name": "command", "in": "query", "schema": {"type": "string"}, "description": "silent command with {file} {log} {dir}; overrides the proposal"},
+                    {"name": "detection", "in": "query", "schema": {"type": "string"}, "description": "msi:{GUID}[>=v] | reg:HKLM\\Key!Value[==x|>=v] | file:PATH[>=v] | deb:NAME[>=v] | script:PATH | none"},
+                    {"name": "timeout_secs", "in": "query", "schema": {"type": "integer"}},
+                    {"name": "valid_days", "in": "query", "schema": {"type": "integer"}},
+                    {"name": "exit_codes", "in": "query", "schema": {"type": "string"}, "description": "CODE=success|reboot|retry|failure, comma-separated"}
+                ],
+                "requestBody": {"required": true, "content": {"application/octet-stream": {}}},
+                "responses": with_errors(json!({"201": {"description": "package, notes, chunks"}, "409": {"description": "name and version exist"}}))}},
+        "/api/v1/packages/{id}/manifest": {"get": {"summary": "署名前のマニフェスト (for offline signing)", "security": bearer, "parameters": id_param,
+            "responses": with_errors(json!({"200": {"description": "manifest JSON"}}))}},
+        "/api/v1/packages/{id}/signature": {"post": {"summary": "オフライン署名の登録 (body: signed manifest)", "security": bearer, "parameters": id_param,
+            "responses": with_errors(json!({"200": {"description": "package"}}))}},
+        "/api/v1/deployments": {
+            "get": {"summary": "配布の一覧", "security": bearer, "responses": with_errors(json!({"200": {"description": "deployments with counts"}}))},
+            "post": {"summary": "配布の作成 (targets, pilot, by_department, gate_percent, at, windows, deadline, caps, spread_minutes)", "security": bearer,
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {
+                    "package": {"type": "string"}, "package_id": {"type": "integer"}, "version": {"type": "string"},
+                    "targets": {"type": "object", "properties": {"hostnames": {"type": "array"}, "sites": {"type": "array"}, "departments": {"type": "array"}, "tags": {"type": "array"}}},
+                    "pilot": {"type": "array"}, "by_department": {"type": "boolean"}, "gate_percent": {"type": "integer"},
+                    "at": {"type": "string", "format": "date-time"}, "deadline": {"type": "string", "format": "date-time"},
+                    "windows": {"type": "array", "description": "\"mon-fri 12:00-13:00\" or {cron, minutes} (JST)"},
+                    "per_site_concurrency": {"type": "integer"}, "global_concurrency": {"type": "integer"}, "per_site_bytes_per_sec": {"type": "integer"}, "spread_minutes": {"type": "integer"}}}}}},
+                "responses": with_errors(json!({"201": {"description": "id, targets, waves"}}))}},
+        "/api/v1/deployments/{id}": {"get": {"summary": "配布の状況 (every target's state, per wave and per site, WAN bytes per site)", "security": bearer, "parameters": id_param,
+            "responses": with_errors(json!({"200": {"description": "DeploymentView"}, "404": {"description": "no such deployment"}}))}},
+        "/api/v1/deployments/{id}/pause": control("一時停止"),
+        "/api/v1/deployments/{id}/resume": control("再開"),
+        "/api/v1/deployments/{id}/cancel": control("取消"),
+        "/api/v1/deployments/{id}/retry": control("失敗した端末を再試行")
     })
 }
 
