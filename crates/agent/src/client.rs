@@ -238,6 +238,33 @@ impl ServerClient {
         }
     }
 
+    /// A signed GET; returns the body (package chunks).
+    pub fn get_bytes(&self, path: &str) -> Result<Vec<u8>, ClientError> {
+        let mut req = self.http.get(&format!("{}{}", self.base, path));
+        if let Some((id, key)) = &self.signer {
+            for (name, value) in Self::sign(id, key, "GET", path, b"") {
+                req = req.set(name, &value);
+            }
+        }
+        match req.call() {
+            Ok(resp) => {
+                let mut out = Vec::new();
+                std::io::Read::read_to_end(&mut resp.into_reader(), &mut out).map_err(|e| ClientError::Unreachable(e.to_string()))?;
+                Ok(out)
+            }
+            Err(ureq::Error::Status(status, resp)) => {
+                let text = resp.into_string().unwrap_or_default();
+                let message = serde_json::from_str::<ApiError>(&text).map(|e| format!("{}: {}", e.code, e.message)).unwrap_or(text);
+                Err(match status {
+                    401 => ClientError::Unauthorized(message),
+                    500..=599 => ClientError::Unavailable(format!("{status} {message}")),
+                    _ => ClientError::Rejected { status, message },
+                })
+            }
+            Err(e) => Err(ClientError::Unreachable(e.to_string())),
+        }
+    }
+
     pub fn post_json<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(&self, path: &str, req: &Req) -> Result<Resp, ClientError> {
         let body = serde_json::to_vec(req).map_err(|e| ClientError::BadResponse(e.to_string()))?;
         let bytes = self.post(path, &body)?;
@@ -274,6 +301,7 @@ pub fn enroll(server_url: &str, token: &str, hostname: &str, os_family: &str, hi
             site: resp.site,
             ca_pem,
             enrolled_at_ms: crate::now_ms(),
+            package_key: resp.package_signing_key,
         },
         key,
     })

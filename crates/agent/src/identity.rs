@@ -14,6 +14,10 @@ pub struct Enrolment {
     /// The server CA pinned at enrolment (PEM); `None` for loopback HTTP.
     pub ca_pem: Option<String>,
     pub enrolled_at_ms: i64,
+    /// The package signing key pinned at enrolment (base64 Ed25519); agents
+    /// enrolled before distribution existed have none and refuse packages.
+    #[serde(default)]
+    pub package_key: Option<String>,
 }
 
 pub struct Identity {

@@ -18,6 +18,7 @@
 pub mod client;
 pub mod collect;
 pub mod core;
+pub mod deploy;
 pub mod events;
 pub mod identity;
 pub mod oplog;

@@ -33,6 +33,8 @@ pub struct RunOptions {
     pub journal: Option<SharedJournal>,
     /// Start the platform's operation-log sources (process, login, USB).
     pub event_sources: bool,
+    /// Ask for and run software deployments.
+    pub deployments: bool,
 }
 
 impl RunOptions {
@@ -45,6 +47,7 @@ impl RunOptions {
             events_cap_bytes: crate::events::DEFAULT_CAP_BYTES,
             journal: None,
             event_sources: true,
+            deployments: true,
         }
     }
 }
@@ -81,6 +84,22 @@ pub fn open_core(opts: &RunOptions) -> Result<AgentCore> {
         state_path: Some(state_path),
         stats: Stats::default(),
     })
+}
+
+/// Stops the deployment thread when the runner returns; waits for it only
+/// when the whole agent stops (a bounded test run does not wait for an
+/// installer).
+struct StopOnDrop(Arc<AtomicBool>, Option<std::thread::JoinHandle<()>>, Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+        if self.2.load(Ordering::Relaxed) {
+            if let Some(t) = self.1.take() {
+                let _ = t.join();
+            }
+        }
+    }
 }
 
 /// Sleeps in short slices so that a stop request is honoured quickly.
@@ -202,7 +221,23 @@ pub fn run(opts: RunOptions, stop: Arc<AtomicBool>) -> Result<()> {
     // just installed it wants to see it); later starts wait a random splay.
     let first_report = !opts.data_dir.join("state.json").exists();
     let mut core = open_core(&opts)?;
-    tracing::info!(agent = %Identity::load(&opts.data_dir)?.enrolment.agent_id, "agent started");
+    let identity = Identity::load(&opts.data_dir)?;
+    tracing::info!(agent = %identity.enrolment.agent_id, "agent started");
+    // Software distribution runs beside the check-ins, on its own thread:
+    // a long download or install never delays the inventory.
+    let deploy_stop = Arc::new(AtomicBool::new(false));
+    let deploy_thread = if opts.deployments {
+        match crate::deploy::DeployWorker::new(core.client.clone(), &opts.data_dir, identity.enrolment.package_key.as_deref(), deploy_stop.clone()) {
+            Ok(w) => std::thread::Builder::new().name("deploy".into()).spawn(move || crate::deploy::run(w)).ok(),
+            Err(e) => {
+                tracing::error!(error = %e, "software distribution unavailable");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let _deploy = StopOnDrop(deploy_stop, deploy_thread, stop.clone());
     let mut events = EventLog::start(&opts, &core);
     let splay = if opts.max_splay_secs == 0 || first_report { 0 } else { rand::random::<u64>() % (opts.max_splay_secs * 1000) };
     sleep_unless_stopped(Duration::from_millis(splay), &stop);

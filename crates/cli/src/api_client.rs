@@ -65,6 +65,20 @@ impl ApiClient {
         self.handle(r, path)
     }
 
+    /// Streams a file as the request body (an installer of any size).
+    pub fn post_file(&self, path: &str, file: &std::path::Path) -> Result<Value> {
+        let f = std::fs::File::open(file).with_context(|| format!("{} を開けません", file.display()))?;
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let r = self
+            .http
+            .post(&format!("{}{}", self.base, path))
+            .set("authorization", &format!("Bearer {}", self.token))
+            .set("content-type", "application/octet-stream")
+            .set("content-length", &len.to_string())
+            .send(std::io::BufReader::new(f));
+        self.handle(r, path.split('?').next().unwrap_or(path))
+    }
+
     /// Downloads a file (at most `max` bytes).
     pub fn get_bytes(&self, path: &str, max: u64) -> Result<Vec<u8>> {
         use std::io::Read;

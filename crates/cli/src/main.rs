@@ -3,6 +3,7 @@
 
 mod api_client;
 mod demo;
+mod deploy;
 mod ledger;
 mod logs;
 mod table;
@@ -98,6 +99,16 @@ enum Command {
         #[command(subcommand)]
         cmd: LogsCmd,
     },
+    /// 配布パッケージ (software packages)
+    Package {
+        #[command(subcommand)]
+        cmd: deploy::PackageCmd,
+    },
+    /// ソフトウェア配布 (deployments)
+    Deploy {
+        #[command(subcommand)]
+        cmd: deploy::DeployCmd,
+    },
     /// 利用者 (users)
     User {
         #[command(subcommand)]
@@ -170,6 +181,9 @@ struct ServeArgs {
     /// 操作ログを PostgreSQL に置く (postgres://...; 月ごとの区画). 既定は DATA/oplog の組み込みエンジン
     #[arg(long, env = "LANWARD_LOG_DATABASE")]
     log_database: Option<String>,
+    /// エージェントが配布指示を問い合わせる間隔 (秒; 作業中は短く)
+    #[arg(long, default_value_t = 60)]
+    deploy_poll: u64,
 }
 
 #[derive(Subcommand)]
@@ -305,6 +319,7 @@ fn real_main() -> Result<()> {
             config.splay_secs = a.splay;
             config.oplog_retention_days = a.log_retention_days.max(1);
             config.oplog_database_url = a.log_database;
+            config.deploy_poll_secs = a.deploy_poll;
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(lanward_server::serve(config, shutdown_signal()))
         }
@@ -372,6 +387,13 @@ fn real_main() -> Result<()> {
                 SiteCmd::List => ledger::site_list(&c),
             }
         }
+        Command::Package { cmd } => {
+            // The offline commands need no server.
+            let offline = matches!(cmd, deploy::PackageCmd::Sign { .. } | deploy::PackageCmd::Keygen { .. } | deploy::PackageCmd::ExportMedia { .. });
+            let client = if offline { None } else { Some(remote.client()?) };
+            deploy::package(client.as_ref(), cmd)
+        }
+        Command::Deploy { cmd } => deploy::deploy(&remote.client()?, cmd),
         Command::Logs { cmd: LogsCmd::Search(a) } => logs::search(&remote.client()?, &a),
         Command::Logs { cmd: LogsCmd::Generate(a) } => logs::generate(&a),
         Command::Audit { cmd: AuditCmd::List { limit } } => {

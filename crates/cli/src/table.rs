@@ -7,7 +7,7 @@ fn width(s: &str) -> usize {
     s.chars().map(|c| if (c as u32) >= 0x1100 && !('\u{ff61}'..='\u{ff9f}').contains(&c) { 2 } else { 1 }).sum()
 }
 
-fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
     let mut w: Vec<usize> = headers.iter().map(|h| width(h)).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {
@@ -31,7 +31,7 @@ fn print_table(headers: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-fn s(v: &Value) -> String {
+pub fn s(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
         Value::String(s) => s.clone(),
