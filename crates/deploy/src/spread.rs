@@ -8,7 +8,7 @@ use crate::window::Windows;
 /// `n` start times drawn uniformly over the first `spread` of *open* time
 /// from `from` (window time only: a spread of 2 h over 12:00–13:00 windows
 /// covers today's and tomorrow's lunch hour). Times past `deadline` are
-/// never drawn; if the open time before the deadline is shorter than
+/// never drawn; a zero spread starts all at the first open moment; if the open time before the deadline is shorter than
 /// `spread`, the draw covers what there is. Returns an empty list when no
 /// window opens before the deadline (the targets will be missed).
 pub fn spread_starts<R: Rng + ?Sized>(
@@ -19,6 +19,14 @@ pub fn spread_starts<R: Rng + ?Sized>(
     n: usize,
     rng: &mut R,
 ) -> Vec<DateTime<Utc>> {
+    if spread <= Duration::zero() {
+        // No spread: everyone starts at the first open moment.
+        let start = if windows.is_open(from) { Some(from) } else { windows.next_open(from).map(|(s, _)| s) };
+        return match start {
+            Some(s) if deadline.is_none_or(|d| s < d) => vec![s; n],
+            _ => Vec::new(),
+        };
+    }
     let intervals = open_intervals(windows, from, spread, deadline);
     let total: i64 = intervals
         .iter()

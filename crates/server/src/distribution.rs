@@ -594,7 +594,9 @@ pub fn apply_reports(dist: &Distribution, store: &dyn Store, asset_id: i64, repo
             TargetStep::Failed { code, reason, log_tail } => (Event::Fail { code: *code, log_tail: truncate(log_tail, 8192) }, Some(truncate(reason, 500))),
             TargetStep::Rebooted => (Event::Rebooted, None),
         };
-        let bytes = r.server_bytes.min(i64::MAX as u64) as i64;
+        // The server counts the bytes it sends itself (chunk route); what
+        // the agent says it fetched is not added again.
+        let bytes = 0i64;
         match transition(&from, &event) {
             Ok(to) => {
                 applied += 1;

@@ -155,6 +155,8 @@ pub trait Store: Send + Sync + 'static {
     /// False when there is no such deployment.
     fn set_deployment_status(&self, id: i64, status: &str, now_ms: i64) -> Result<bool>;
     fn save_deployment_memory(&self, id: i64, memory: &str, now_ms: i64) -> Result<()>;
+    /// Counts bytes the server sent to a target (its WAN traffic).
+    fn add_target_bytes(&self, deployment_id: i64, asset_id: i64, bytes: i64) -> Result<()>;
     /// Applies target state changes in one transaction.
     fn update_targets(&self, updates: &[TargetUpdate]) -> Result<()>;
 

@@ -1145,6 +1145,13 @@ impl Store for SqliteStore {
         })
     }
 
+    fn add_target_bytes(&self, deployment_id: i64, asset_id: i64, bytes: i64) -> Result<()> {
+        self.write(|tx| {
+            tx.execute("UPDATE deployment_targets SET server_bytes = server_bytes + ?1 WHERE deployment_id = ?2 AND asset_id = ?3", params![bytes, deployment_id, asset_id]).map_err(err)?;
+            Ok(())
+        })
+    }
+
     fn update_targets(&self, updates: &[TargetUpdate]) -> Result<()> {
         self.write(|tx| {
             let mut stmt = tx

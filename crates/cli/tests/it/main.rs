@@ -4,6 +4,7 @@
 mod browser_harness;
 mod cli_ledger;
 mod console;
+mod deploy;
 mod bad_input;
 mod enrolment;
 mod faults;

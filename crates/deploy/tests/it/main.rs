@@ -17,3 +17,14 @@ pub fn jst(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
         .expect("test dates are valid")
         .with_timezone(&Utc)
 }
+
+#[test]
+fn zero_spread_starts_everyone_at_once_when_open() {
+    use chrono::{DateTime, Duration};
+    let now = DateTime::from_timestamp(1_795_000_000, 0).expect("valid");
+    let always = lanward_deploy::Windows::always();
+    let mut rng = rand::rngs::mock::StepRng::new(0, 1);
+    let times = lanward_deploy::spread_starts(&always, now, Duration::zero(), None, 3, &mut rng);
+    assert_eq!(times, vec![now; 3]);
+    assert!(lanward_deploy::spread_starts(&always, now, Duration::zero(), Some(now), 3, &mut rng).is_empty(), "deadline already passed");
+}

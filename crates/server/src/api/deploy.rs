@@ -169,10 +169,10 @@ pub async fn agent_report(State(state): State<SharedState>, uri: Uri, headers: H
 /// One chunk of a package the agent was assigned, throttled to the site's
 /// WAN cap. The agent checks the chunk's SHA-256 itself.
 pub async fn agent_chunk(State(state): State<SharedState>, Path(id): Path<String>, uri: Uri, headers: HeaderMap) -> ApiResult<Response> {
-    let agent = verify_agent(&state, "GET", uri.path(), &headers, b"")?;
+    let asset_id = verify_agent(&state, "GET", uri.path(), &headers, b"")?.asset_id;
     let chunk: lanward_package::ChunkId = id.parse().map_err(|_| AppError::not_found(&format!("chunk {id}")))?;
     let (s, store) = (state.clone(), state.store.clone());
-    let allowed = tokio::task::spawn_blocking(move || dist::chunk_allowed(&s.distribution, &*store, agent.asset_id, &chunk)).await??;
+    let allowed = tokio::task::spawn_blocking(move || dist::chunk_allowed(&s.distribution, &*store, asset_id, &chunk)).await??;
     let Some((deployment, site)) = allowed else {
         return Err(AppError::new(
             StatusCode::FORBIDDEN,
@@ -186,5 +186,9 @@ pub async fn agent_chunk(State(state): State<SharedState>, Path(id): Path<String
     while let Some(wait) = dist::bandwidth_wait(&state.distribution, &deployment, &site, bytes.len() as u64) {
         tokio::time::sleep(wait).await;
     }
+    // The server counts what it sends (the agent's own count dies with it
+    // when it is switched off mid-download).
+    let (store, n, dep) = (state.store.clone(), bytes.len() as i64, deployment.id);
+    tokio::task::spawn_blocking(move || store.add_target_bytes(dep, asset_id, n)).await??;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }

@@ -486,9 +486,10 @@ pub fn packages_and_deployments(store: &dyn Store) {
     store
         .update_targets(&[TargetUpdate { deployment_id: dep, asset_id: pc1, state: "{\"state\":\"queued\"}".into(), reason: Some("retry".into()), add_server_bytes: 20, new_attempt: true, now_ms: 310 }])
         .unwrap();
+    store.add_target_bytes(dep, pc1, 1000).unwrap();
     let mine = store.asset_deployments(pc1).unwrap();
     assert_eq!(mine.len(), 1);
-    assert_eq!((mine[0].0.id, mine[0].1.server_bytes, mine[0].1.attempts, mine[0].1.reason.as_deref()), (dep, 520, 2, Some("retry")));
+    assert_eq!((mine[0].0.id, mine[0].1.server_bytes - 1000, mine[0].1.attempts, mine[0].1.reason.as_deref()), (dep, 520, 2, Some("retry")));
     assert!(store.set_deployment_status(dep, "paused", 400).unwrap());
     store.save_deployment_memory(dep, "{\"opened_at\":[]}", 401).unwrap();
     let rec = store.deployment(dep).unwrap().unwrap();
