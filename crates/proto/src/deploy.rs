@@ -15,6 +15,9 @@ pub struct AssignmentsRequest {
     /// these even when they were cancelled, so the agent can stop.
     #[serde(default)]
     pub working_on: Vec<i64>,
+    /// Where this agent serves chunks to its site (when it is the site's cache).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -50,6 +53,10 @@ pub struct AssignmentsResponse {
     pub assignments: Vec<Assignment>,
     /// When to ask again.
     pub poll_secs: u64,
+    /// This agent is its site's cache: it should serve chunks to the site's
+    /// other PCs (and report where in `cache_url`).
+    #[serde(default)]
+    pub site_cache: bool,
 }
 
 /// One step of one target, as the agent saw it.

@@ -40,6 +40,9 @@ pub struct Distribution {
     package_chunks: Mutex<HashMap<i64, Arc<HashSet<ChunkId>>>>,
     /// Per (deployment, site) bandwidth buckets.
     buckets: Mutex<HashMap<i64, lanward_deploy::BandwidthBuckets>>,
+    /// Site code → the agent serving as its cache (from the `site-cache`
+    /// ledger tag; the URL as the cache last reported it).
+    caches: Mutex<HashMap<String, SiteCacheEntry>>,
     /// Wakes the engine early (new deployment, report, pause).
     pub wake: tokio::sync::Notify,
     pub poll_secs: u64,
@@ -94,6 +97,7 @@ impl Distribution {
             engine: Mutex::new(()),
             package_chunks: Mutex::new(HashMap::new()),
             buckets: Mutex::new(HashMap::new()),
+            caches: Mutex::new(HashMap::new()),
             wake: tokio::sync::Notify::new(),
             poll_secs: poll_secs.max(1),
         })
@@ -102,6 +106,31 @@ impl Distribution {
     pub fn signs_online(&self) -> bool {
         self.signing.is_some()
     }
+}
+
+/// The ledger tag that makes an asset's agent the chunk cache of its site.
+pub const SITE_CACHE_TAG: &str = "site-cache";
+
+/// A cache is used while it keeps asking for work (it polls at most every
+/// few minutes); one silent longer is taken to be down.
+const CACHE_FRESH_MS: i64 = 10 * 60 * 1000;
+
+#[derive(Debug, Clone)]
+struct SiteCacheEntry {
+    asset_id: i64,
+    url: String,
+    seen_ms: i64,
+}
+
+/// Only http(s) URLs of a plain host and port: the server hands this to
+/// every PC of the site.
+fn clean_cache_url(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://"))?;
+    let host = rest.trim_end_matches('/');
+    if host.is_empty() || host.len() > 100 || host.contains(['/', '?', '#', '@', ' ']) {
+        return None;
+    }
+    Some(url.trim_end_matches('/').to_string())
 }
 
 /// What the operator gives with an upload.
@@ -514,6 +543,26 @@ pub fn spawn_engine(state: &crate::SharedState) {
 /// What an agent should work on now.
 pub fn assignments(dist: &Distribution, store: &dyn Store, asset_id: i64, req: &AssignmentsRequest) -> Result<AssignmentsResponse, AppError> {
     let now = Utc::now();
+    let asset = store.get_asset(asset_id)?;
+    let is_cache = asset.as_ref().and_then(|a| a.fields.get("tags")).is_some_and(|t| t.split(',').any(|x| x.trim() == SITE_CACHE_TAG));
+    let my_site = asset.as_ref().map(|a| a.site.clone()).unwrap_or_default();
+    if let Ok(mut caches) = dist.caches.lock() {
+        match (is_cache, req.cache_url.as_deref().and_then(clean_cache_url)) {
+            (true, Some(url)) => {
+                caches.insert(my_site.clone(), SiteCacheEntry { asset_id, url, seen_ms: now.timestamp_millis() });
+            }
+            // Untagged (or not serving): it is nobody's cache any more.
+            _ => caches.retain(|_, c| c.asset_id != asset_id),
+        }
+    }
+    let sources: Vec<String> = dist
+        .caches
+        .lock()
+        .ok()
+        .and_then(|c| c.get(&my_site).cloned())
+        .filter(|c| c.asset_id != asset_id && now.timestamp_millis() - c.seen_ms < CACHE_FRESH_MS)
+        .map(|c| vec![c.url])
+        .unwrap_or_default();
     let mut out = Vec::new();
     let mut packages: HashMap<i64, Option<PackageRecord>> = HashMap::new();
     for (d, t) in store.asset_deployments(asset_id)? {
@@ -556,10 +605,14 @@ pub fn assignments(dist: &Distribution, store: &dyn Store, asset_id: i64, req: &
         }
         let package = packages.entry(d.package_id).or_insert_with(|| store.package(d.package_id).ok().flatten());
         let signed = package.as_ref().and_then(|p| p.signed_manifest.clone()).unwrap_or_default();
-        out.push(assignment(&d, &signed, directive, until_ms));
+        let mut a = assignment(&d, &signed, directive, until_ms);
+        a.chunk_sources = sources.clone();
+        out.push(a);
     }
     let busy = out.iter().any(|a| a.directive != Directive::Stop);
-    Ok(AssignmentsResponse { assignments: out, poll_secs: if busy { dist.poll_secs.min(10) } else { dist.poll_secs } })
+    // A cache polls often enough to stay known (see CACHE_FRESH_MS).
+    let idle = if is_cache { dist.poll_secs.min(120) } else { dist.poll_secs };
+    Ok(AssignmentsResponse { assignments: out, poll_secs: if busy { dist.poll_secs.min(10) } else { idle }, site_cache: is_cache })
 }
 
 fn assignment(d: &DeploymentRecord, signed: &str, directive: Directive, until_ms: Option<i64>) -> Assignment {
@@ -630,27 +683,61 @@ fn truncate(s: &str, max: usize) -> String {
     s[start..].to_string()
 }
 
+/// Who fetches a chunk: a target for itself, or a site cache for its site.
+pub enum ChunkFetcher {
+    Target { deployment: DeploymentRecord, site: String },
+    SiteCache { deployment: DeploymentRecord, site: String },
+}
+
+impl ChunkFetcher {
+    pub fn deployment(&self) -> &DeploymentRecord {
+        match self {
+            ChunkFetcher::Target { deployment, .. } | ChunkFetcher::SiteCache { deployment, .. } => deployment,
+        }
+    }
+    pub fn site(&self) -> &str {
+        match self {
+            ChunkFetcher::Target { site, .. } | ChunkFetcher::SiteCache { site, .. } => site,
+        }
+    }
+}
+
+fn package_chunks(dist: &Distribution, store: &dyn Store, package_id: i64) -> Result<Option<Arc<HashSet<ChunkId>>>, AppError> {
+    let cached = dist.package_chunks.lock().map_err(|_| AppError::unavailable("chunk cache"))?.get(&package_id).cloned();
+    if let Some(c) = cached {
+        return Ok(Some(c));
+    }
+    let Some(p) = store.package(package_id)? else { return Ok(None) };
+    let m: Manifest = serde_json::from_str(&p.unsigned_manifest).map_err(|e| internal("stored manifest", e))?;
+    let set: Arc<HashSet<ChunkId>> = Arc::new(m.content.chunks.iter().map(|c| c.id).collect());
+    dist.package_chunks.lock().map_err(|_| AppError::unavailable("chunk cache"))?.insert(package_id, set.clone());
+    Ok(Some(set))
+}
+
 /// Whether an agent may fetch a chunk: one of its released targets is of a
-/// package that holds the chunk. Returns the deployment for the caps.
-pub fn chunk_allowed(dist: &Distribution, store: &dyn Store, asset_id: i64, chunk: &ChunkId) -> Result<Option<(DeploymentRecord, String)>, AppError> {
+/// package that holds the chunk, or it is the cache of a site where such a
+/// target is. Returns who it fetches for (caps and WAN accounting).
+pub fn chunk_allowed(dist: &Distribution, store: &dyn Store, asset_id: i64, chunk: &ChunkId) -> Result<Option<ChunkFetcher>, AppError> {
+    if let Some((deployment, site)) = chunk_for_target(dist, store, asset_id, chunk)? {
+        return Ok(Some(ChunkFetcher::Target { deployment, site }));
+    }
+    let cache_site = dist.caches.lock().ok().and_then(|c| c.iter().find(|(_, e)| e.asset_id == asset_id).map(|(s, _)| s.clone()));
+    let Some(site) = cache_site else { return Ok(None) };
+    for d in store.deployments()?.into_iter().filter(|d| d.status == "active") {
+        let has = package_chunks(dist, store, d.package_id)?.is_some_and(|c| c.contains(chunk));
+        if has && store.deployment_targets(d.id)?.iter().any(|t| t.site == site && matches!(parse_state(&t.state), TargetState::Downloading { .. })) {
+            return Ok(Some(ChunkFetcher::SiteCache { deployment: d, site }));
+        }
+    }
+    Ok(None)
+}
+
+fn chunk_for_target(dist: &Distribution, store: &dyn Store, asset_id: i64, chunk: &ChunkId) -> Result<Option<(DeploymentRecord, String)>, AppError> {
     for (d, t) in store.asset_deployments(asset_id)? {
         if d.status != "active" || !matches!(parse_state(&t.state), TargetState::Downloading { .. }) {
             continue;
         }
-        let chunks = {
-            let cached = dist.package_chunks.lock().map_err(|_| AppError::unavailable("chunk cache"))?.get(&d.package_id).cloned();
-            match cached {
-                Some(c) => c,
-                None => {
-                    let Some(p) = store.package(d.package_id)? else { continue };
-                    let m: Manifest = serde_json::from_str(&p.unsigned_manifest).map_err(|e| internal("stored manifest", e))?;
-                    let set: Arc<HashSet<ChunkId>> = Arc::new(m.content.chunks.iter().map(|c| c.id).collect());
-                    dist.package_chunks.lock().map_err(|_| AppError::unavailable("chunk cache"))?.insert(d.package_id, set.clone());
-                    set
-                }
-            }
-        };
-        if chunks.contains(chunk) {
+        if package_chunks(dist, store, d.package_id)?.is_some_and(|c| c.contains(chunk)) {
             return Ok(Some((d, t.site)));
         }
     }
@@ -698,8 +785,10 @@ pub struct WaveView {
 pub struct SiteView {
     pub site: String,
     pub counts: lanward_deploy::plan::WaveCounts,
-    /// Bytes the site's PCs fetched from the server: its WAN traffic.
+    /// Bytes the site's PCs and its cache fetched from the server: its WAN traffic.
     pub server_bytes: i64,
+    /// Of which its cache fetched.
+    pub cache_bytes: i64,
 }
 
 #[derive(Debug, Serialize)]
@@ -749,6 +838,7 @@ pub fn view(store: &dyn Store, id: i64) -> Result<Option<DeploymentView>, AppErr
             });
         }
     }
+    let cache_bytes = store.site_cache_bytes(id)?;
     let mut site_names: Vec<String> = rows.iter().map(|t| t.site.clone()).collect();
     site_names.sort();
     site_names.dedup();
@@ -756,8 +846,9 @@ pub fn view(store: &dyn Store, id: i64) -> Result<Option<DeploymentView>, AppErr
         .into_iter()
         .map(|site| {
             let of: Vec<&TargetState> = rows.iter().zip(&states).filter(|(t, _)| t.site == site).map(|(_, s)| s).collect();
-            let server_bytes = rows.iter().filter(|t| t.site == site).map(|t| t.server_bytes).sum();
-            SiteView { counts: count(&of), site, server_bytes }
+            let cache_bytes = cache_bytes.iter().filter(|(s, _)| *s == site).map(|(_, b)| *b).sum::<i64>();
+            let server_bytes = rows.iter().filter(|t| t.site == site).map(|t| t.server_bytes).sum::<i64>() + cache_bytes;
+            SiteView { counts: count(&of), site, server_bytes, cache_bytes }
         })
         .collect();
     let targets = rows

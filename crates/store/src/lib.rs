@@ -157,6 +157,10 @@ pub trait Store: Send + Sync + 'static {
     fn save_deployment_memory(&self, id: i64, memory: &str, now_ms: i64) -> Result<()>;
     /// Counts bytes the server sent to a target (its WAN traffic).
     fn add_target_bytes(&self, deployment_id: i64, asset_id: i64, bytes: i64) -> Result<()>;
+    /// Counts bytes a site cache fetched from the server for a deployment.
+    fn add_site_cache_bytes(&self, deployment_id: i64, site: &str, bytes: i64) -> Result<()>;
+    /// Per site, the bytes its cache fetched for the deployment.
+    fn site_cache_bytes(&self, deployment_id: i64) -> Result<Vec<(String, i64)>>;
     /// Applies target state changes in one transaction.
     fn update_targets(&self, updates: &[TargetUpdate]) -> Result<()>;
 

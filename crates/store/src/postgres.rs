@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("migrations/postgres/0005_alerts.sql")),
     (6, include_str!("migrations/postgres/0006_alert_recipients.sql")),
     (7, include_str!("migrations/postgres/0007_deployments.sql")),
+    (8, include_str!("migrations/postgres/0008_site_cache_bytes.sql")),
 ];
 const POOL_SIZE: usize = 8;
 
@@ -1274,6 +1275,22 @@ impl Store for PgStore {
             tx.execute("UPDATE deployment_targets SET server_bytes = server_bytes + $1 WHERE deployment_id = $2 AND asset_id = $3", &[&bytes, &deployment_id, &asset_id]).map_err(err)?;
             Ok(())
         })
+    }
+
+    fn add_site_cache_bytes(&self, deployment_id: i64, site: &str, bytes: i64) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO deployment_site_bytes (deployment_id, site, cache_bytes) VALUES ($1, $2, $3) \
+                 ON CONFLICT (deployment_id, site) DO UPDATE SET cache_bytes = deployment_site_bytes.cache_bytes + excluded.cache_bytes",
+                &[&deployment_id, &site, &bytes],
+            )
+            .map_err(err)?;
+            Ok(())
+        })
+    }
+
+    fn site_cache_bytes(&self, deployment_id: i64) -> Result<Vec<(String, i64)>> {
+        self.with_client(|c| Ok(c.query("SELECT site, cache_bytes FROM deployment_site_bytes WHERE deployment_id = $1 ORDER BY site", &[&deployment_id]).map_err(err)?.iter().map(|r| (r.get(0), r.get(1))).collect()))
     }
 
     fn update_targets(&self, updates: &[TargetUpdate]) -> Result<()> {

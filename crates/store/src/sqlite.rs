@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("migrations/sqlite/0004_alerts.sql")),
     (5, include_str!("migrations/sqlite/0005_alert_recipients.sql")),
     (6, include_str!("migrations/sqlite/0006_deployments.sql")),
+    (7, include_str!("migrations/sqlite/0007_site_cache_bytes.sql")),
 ];
 
 pub struct SqliteStore {
@@ -1149,6 +1150,26 @@ impl Store for SqliteStore {
         self.write(|tx| {
             tx.execute("UPDATE deployment_targets SET server_bytes = server_bytes + ?1 WHERE deployment_id = ?2 AND asset_id = ?3", params![bytes, deployment_id, asset_id]).map_err(err)?;
             Ok(())
+        })
+    }
+
+    fn add_site_cache_bytes(&self, deployment_id: i64, site: &str, bytes: i64) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO deployment_site_bytes (deployment_id, site, cache_bytes) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (deployment_id, site) DO UPDATE SET cache_bytes = cache_bytes + excluded.cache_bytes",
+                params![deployment_id, site, bytes],
+            )
+            .map_err(err)?;
+            Ok(())
+        })
+    }
+
+    fn site_cache_bytes(&self, deployment_id: i64) -> Result<Vec<(String, i64)>> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT site, cache_bytes FROM deployment_site_bytes WHERE deployment_id = ?1 ORDER BY site").map_err(err)?;
+            let rows = stmt.query_map([deployment_id], |r| Ok((r.get(0)?, r.get(1)?))).map_err(err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(err)
         })
     }
 

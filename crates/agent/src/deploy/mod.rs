@@ -8,6 +8,7 @@
 //! `DATA/deploy/chunks`, the download state and each job's phase are saved
 //! after every step, and reports not yet acknowledged are sent again.
 
+pub mod cache;
 pub mod detect;
 pub mod install;
 
@@ -53,6 +54,18 @@ pub struct DeployWorker {
     chunks: ChunkStore,
     pinned: Option<PublicKey>,
     stop_flag: std::sync::Arc<AtomicBool>,
+    data_dir: PathBuf,
+    /// The URL this agent serves its site from, once the server made it the
+    /// site cache.
+    cache_url: std::sync::Mutex<Option<String>>,
+    /// For the site cache on the LAN (plain HTTP; chunks are verified).
+    lan: ureq::Agent,
+    /// Where to serve as site cache and what URL to announce, when not the
+    /// defaults (`LANWARD_AGENT_CACHE_LISTEN`/`_URL`, or port 8470).
+    cache_listen: Option<(std::net::SocketAddr, Option<String>)>,
+    /// This PC's own site cache, when it is one: its own downloads go
+    /// through it too, so each chunk crosses the WAN once for the site.
+    own_cache: std::sync::Mutex<Option<std::sync::Arc<cache::SiteCache>>>,
 }
 
 /// Why a job did not finish this round.
@@ -79,7 +92,44 @@ impl DeployWorker {
             }
             None => None,
         };
-        Ok(DeployWorker { client, dir, chunks, pinned, stop_flag: stop })
+        let lan = ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(3)).timeout(Duration::from_secs(120)).build();
+        Ok(DeployWorker { client, dir, chunks, pinned, stop_flag: stop, data_dir: data_dir.to_path_buf(), cache_url: std::sync::Mutex::new(None), lan, cache_listen: None, own_cache: std::sync::Mutex::new(None) })
+    }
+
+    /// Serve as site cache on `listen`, announcing `advertised` (default:
+    /// the listening address) — several agents on one machine in tests.
+    pub fn with_cache_listen(mut self, listen: std::net::SocketAddr, advertised: Option<String>) -> Self {
+        self.cache_listen = Some((listen, advertised));
+        self
+    }
+
+    /// Starts serving the site (once) when the server says this PC is its cache.
+    fn ensure_cache(&self) -> bool {
+        let Ok(mut url) = self.cache_url.lock() else { return false };
+        if url.is_some() {
+            return false;
+        }
+        let (listen, advertised) = self.cache_listen.clone().unwrap_or_else(|| {
+            let listen = std::env::var("LANWARD_AGENT_CACHE_LISTEN")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], cache::DEFAULT_PORT)));
+            (listen, std::env::var("LANWARD_AGENT_CACHE_URL").ok())
+        });
+        let started = cache::SiteCache::open(&self.data_dir, self.client.clone()).and_then(|c| Ok((c.clone(), cache::start(c, listen, advertised, self.stop_flag.clone())?)));
+        match started {
+            Ok((c, u)) => {
+                *url = Some(u);
+                if let Ok(mut own) = self.own_cache.lock() {
+                    *own = Some(c);
+                }
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot serve as the site cache");
+                false
+            }
+        }
     }
 
     fn stopped(&self) -> bool {
@@ -164,7 +214,10 @@ impl DeployWorker {
                 self.forget(j.deployment_id);
             }
         }
-        let req = AssignmentsRequest { working_on: jobs.iter().filter(|j| j.phase != Phase::Done).map(|j| j.deployment_id).collect() };
+        let req = AssignmentsRequest {
+            working_on: jobs.iter().filter(|j| j.phase != Phase::Done).map(|j| j.deployment_id).collect(),
+            cache_url: self.cache_url.lock().ok().and_then(|u| u.clone()),
+        };
         let resp: AssignmentsResponse = match self.client.post_json("/api/v1/agent/deployments", &req) {
             Ok(r) => r,
             Err(e) => {
@@ -172,7 +225,8 @@ impl DeployWorker {
                 return Duration::from_secs(60);
             }
         };
-        let mut busy = false;
+        // Just became the site cache: tell the server where, right away.
+        let mut busy = resp.site_cache && self.ensure_cache();
         for a in &resp.assignments {
             if self.stopped() {
                 break;
@@ -352,6 +406,8 @@ impl DeployWorker {
         let mut fetched_bytes = 0u64;
         let mut last_report = std::time::Instant::now();
         let mut last_percent = 101u8;
+        // A cache that fails once is skipped for the rest of this download.
+        let mut sources: Vec<&str> = a.chunk_sources.iter().map(String::as_str).collect();
         for info in state.missing_chunks(&manifest.content) {
             if self.stopped() {
                 return Err(Pause::Stopped);
@@ -360,8 +416,29 @@ impl DeployWorker {
                 self.report(job, TargetStep::Progress { percent: percent(&state, manifest, total) }, std::mem::take(&mut fetched_bytes));
                 return Err(Pause::Window);
             }
+            // The site cache first (LAN, or this PC's own); the server if it is down or wrong.
+            let mut from_cache = false;
+            let own = self.own_cache.lock().ok().and_then(|c| c.clone());
+            if let Some(c) = own {
+                match c.chunk(&info.id).and_then(|b| self.chunks.put_verified(&info.id, &b).map_err(|e| e.to_string())) {
+                    Ok(()) => from_cache = true,
+                    Err(e) => tracing::warn!(error = %e, "own site cache failed; fetching directly"),
+                }
+            }
+            while let Some(src) = sources.first().copied() {
+                match cache::fetch_from(&self.lan, src, &info.id).and_then(|b| self.chunks.put_verified(&info.id, &b).map_err(|e| e.to_string())) {
+                    Ok(()) => {
+                        from_cache = true;
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(cache = src, error = %e, "site cache failed; fetching from the server");
+                        sources.remove(0);
+                    }
+                }
+            }
             let mut attempt = 0;
-            loop {
+            while !from_cache {
                 attempt += 1;
                 let result = self.client.get_bytes(&format!("/api/v1/agent/chunks/{}", info.id.to_hex()));
                 let bytes = match result {

@@ -5,6 +5,7 @@ mod browser_harness;
 mod cli_ledger;
 mod console;
 mod deploy;
+mod deploy_wan;
 mod bad_input;
 mod enrolment;
 mod faults;

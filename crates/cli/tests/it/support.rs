@@ -23,6 +23,8 @@ pub struct Server {
     pub child: Option<Child>,
     extra: Vec<String>,
     listen: String,
+    /// A command the server runs under (`ip netns exec NS`).
+    wrapper: Vec<String>,
 }
 
 impl Server {
@@ -34,6 +36,7 @@ impl Server {
             child: None,
             extra: extra.iter().map(|s| s.to_string()).collect(),
             listen: "127.0.0.1:0".into(),
+            wrapper: Vec::new(),
         };
         if !https {
             s.extra.push("--insecure-http".into());
@@ -44,10 +47,33 @@ impl Server {
         s
     }
 
+    /// Starts the server under `wrapper` (e.g. in a network namespace),
+    /// listening on `listen`, with HTTPS.
+    pub fn start_wrapped(data: &Path, wrapper: &[&str], listen: &str, extra: &[&str]) -> Server {
+        let mut s = Server {
+            data: data.to_path_buf(),
+            url: String::new(),
+            child: None,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            listen: listen.into(),
+            wrapper: wrapper.iter().map(|s| s.to_string()).collect(),
+        };
+        s.spawn();
+        s
+    }
+
     fn spawn(&mut self) {
         let _ = std::fs::remove_file(self.data.join("server.url"));
         let log = std::fs::File::create(self.data.with_extension("log")).expect("log file");
-        let child = Command::new(lanward_bin())
+        let mut cmd = match self.wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(lanward_bin());
+                c
+            }
+            None => Command::new(lanward_bin()),
+        };
+        let child = cmd
             .args(["serve", "--data"])
             .arg(&self.data)
             .args(["--listen", &self.listen, "--checkin-interval", "300", "--splay", "0"])

@@ -173,7 +173,7 @@ pub async fn agent_chunk(State(state): State<SharedState>, Path(id): Path<String
     let chunk: lanward_package::ChunkId = id.parse().map_err(|_| AppError::not_found(&format!("chunk {id}")))?;
     let (s, store) = (state.clone(), state.store.clone());
     let allowed = tokio::task::spawn_blocking(move || dist::chunk_allowed(&s.distribution, &*store, asset_id, &chunk)).await??;
-    let Some((deployment, site)) = allowed else {
+    let Some(fetcher) = allowed else {
         return Err(AppError::new(
             StatusCode::FORBIDDEN,
             "chunk_not_assigned",
@@ -183,12 +183,16 @@ pub async fn agent_chunk(State(state): State<SharedState>, Path(id): Path<String
     };
     let path = state.distribution.chunks.path_of(&chunk);
     let bytes = tokio::fs::read(&path).await.map_err(|e| AppError::not_found(&format!("chunk {id} ({e})")))?;
-    while let Some(wait) = dist::bandwidth_wait(&state.distribution, &deployment, &site, bytes.len() as u64) {
+    while let Some(wait) = dist::bandwidth_wait(&state.distribution, fetcher.deployment(), fetcher.site(), bytes.len() as u64) {
         tokio::time::sleep(wait).await;
     }
     // The server counts what it sends (the agent's own count dies with it
     // when it is switched off mid-download).
-    let (store, n, dep) = (state.store.clone(), bytes.len() as i64, deployment.id);
-    tokio::task::spawn_blocking(move || store.add_target_bytes(dep, asset_id, n)).await??;
+    let (store, n) = (state.store.clone(), bytes.len() as i64);
+    tokio::task::spawn_blocking(move || match fetcher {
+        dist::ChunkFetcher::Target { deployment, .. } => store.add_target_bytes(deployment.id, asset_id, n),
+        dist::ChunkFetcher::SiteCache { deployment, site } => store.add_site_cache_bytes(deployment.id, &site, n),
+    })
+    .await??;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }

@@ -490,6 +490,10 @@ pub fn packages_and_deployments(store: &dyn Store) {
     let mine = store.asset_deployments(pc1).unwrap();
     assert_eq!(mine.len(), 1);
     assert_eq!((mine[0].0.id, mine[0].1.server_bytes - 1000, mine[0].1.attempts, mine[0].1.reason.as_deref()), (dep, 520, 2, Some("retry")));
+    store.add_site_cache_bytes(dep, "KUN", 10).unwrap();
+    store.add_site_cache_bytes(dep, "KUN", 5).unwrap();
+    store.add_site_cache_bytes(dep, "HQ", 1).unwrap();
+    assert_eq!(store.site_cache_bytes(dep).unwrap(), vec![("HQ".to_string(), 1), ("KUN".to_string(), 15)]);
     assert!(store.set_deployment_status(dep, "paused", 400).unwrap());
     store.save_deployment_memory(dep, "{\"opened_at\":[]}", 401).unwrap();
     let rec = store.deployment(dep).unwrap().unwrap();
