@@ -24,6 +24,7 @@ pub fn run(data: PathBuf, listen: SocketAddr, agents: usize) -> Result<()> {
     config.checkin_interval_secs = 60;
     config.inventory_interval_secs = 600;
     config.splay_secs = 10;
+    config.deploy_poll_secs = 10;
     let server = rt.spawn(lanward_server::serve(config, crate::shutdown_signal()));
 
     let base = format!("http://{listen}");
@@ -113,6 +114,8 @@ pub fn run(data: PathBuf, listen: SocketAddr, agents: usize) -> Result<()> {
     println!("  export LANWARD_TOKEN={}", token.trim());
     println!("  lanward assets list");
     println!("  curl -H \"Authorization: Bearer $LANWARD_TOKEN\" {base}/api/v1/assets");
+    println!("  lanward package add hello.deb --name hello --version 1.0");
+    println!("  lanward deploy create --package hello --targets $(hostname)   # このマシンのエージェントが導入します (root で実行時)");
 
     let s = stop.clone();
     let sim_thread = std::thread::spawn(move || simulate::run(&sim, sims, None, s));

@@ -32,13 +32,30 @@ fn quote(path: &Path) -> String {
     }
 }
 
-/// Fills `{file}`, `{log}` and `{dir}`. Placeholders inside quotes in the
-/// command (`"{file}"`) get the bare path; elsewhere a quoted one.
+/// Fills `{file}`, `{log}` and `{dir}`. A placeholder inside double quotes
+/// in the command (`"{dir}/app/setup.sh"`) gets the bare path; elsewhere a
+/// quoted one, so paths with spaces stay one argument.
 pub fn fill(command: &str, file: &Path, log: &Path, dir: &Path) -> String {
-    let mut out = command.to_string();
-    for (ph, p) in [("{file}", file), ("{log}", log), ("{dir}", dir)] {
-        out = out.replace(&format!("\"{ph}\""), &format!("\"{}\"", p.display()));
-        out = out.replace(ph, &quote(p));
+    let mut out = String::with_capacity(command.len() + 64);
+    let mut in_quotes = false;
+    let mut rest = command;
+    'outer: while let Some(c) = rest.chars().next() {
+        for (ph, p) in [("{file}", file), ("{log}", log), ("{dir}", dir)] {
+            if let Some(after) = rest.strip_prefix(ph) {
+                if in_quotes {
+                    out.push_str(&p.display().to_string());
+                } else {
+                    out.push_str(&quote(p));
+                }
+                rest = after;
+                continue 'outer;
+            }
+        }
+        if c == '"' {
+            in_quotes = !in_quotes;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
     }
     out
 }
@@ -58,11 +75,50 @@ pub fn tail(path: &Path) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
+/// Most a folder package may unpack to: a bound against a zip bomb.
+const MAX_UNPACKED_BYTES: u64 = 32 * 1024 * 1024 * 1024;
+
+/// Extracts a folder package into `dir`. Entry names that would leave the
+/// folder (`../`, absolute paths) are refused.
+pub fn extract_zip(file: &Path, dir: &Path) -> Result<(), String> {
+    let f = std::fs::File::open(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let mut archive = zip::ZipArchive::new(std::io::BufReader::new(f)).map_err(|e| format!("zip: {e}"))?;
+    let mut total = 0u64;
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).map_err(|e| format!("zip: {e}"))?;
+        let Some(rel) = entry.enclosed_name() else {
+            return Err(format!("zip の項目名 {:?} はフォルダーの外を指しています (unsafe entry name)", entry.name()));
+        };
+        let out = dir.join(rel);
+        if entry.is_dir() {
+            std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+            continue;
+        }
+        if let Some(parent) = out.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
+        let mut w = std::fs::File::create(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+        let copied = std::io::copy(&mut (&mut entry).take(MAX_UNPACKED_BYTES - total + 1), &mut w).map_err(|e| format!("{}: {e}", out.display()))?;
+        total += copied;
+        if total > MAX_UNPACKED_BYTES {
+            return Err("zip を展開すると大きすぎます (more than 32 GB unpacked)".into());
+        }
+    }
+    Ok(())
+}
+
 /// Runs the installer and waits for it (at most `spec.timeout_secs`).
+/// A folder package (`zip`) is extracted first; `{dir}` is that folder.
 pub fn run(spec: &InstallSpec, file: &Path, work: &Path) -> Result<Finished, NotRun> {
     let log = work.join("installer.log");
     let output = work.join("output.log");
-    let command = fill(&spec.command, file, &log, work);
+    let mut dir = work.to_path_buf();
+    if spec.framework == "zip" {
+        dir = work.join("package");
+        let _ = std::fs::remove_dir_all(&dir);
+        extract_zip(file, &dir).map_err(|reason| NotRun { code: codes::INSTALLER_NOT_RUN, reason, log_tail: String::new() })?;
+    }
+    let command = fill(&spec.command, file, &log, &dir);
     let out = std::fs::File::create(&output).map_err(|e| NotRun { code: codes::INSTALLER_NOT_RUN, reason: format!("{}: {e}", output.display()), log_tail: String::new() })?;
     let err = out.try_clone().map_err(|e| NotRun { code: codes::INSTALLER_NOT_RUN, reason: e.to_string(), log_tail: String::new() })?;
     let mut cmd = shell(&command);
@@ -159,11 +215,11 @@ mod tests {
     #[test]
     fn placeholders_are_quoted_once() {
         let f = Path::new("/d/x y.deb");
-        let cmd = fill("apt-get install -y \"{file}\" > {log}", f, Path::new("/d/l.log"), Path::new("/d"));
+        let cmd = fill("apt-get install -y \"{file}\" > {log} && sh \"{dir}/a b.sh\"", f, Path::new("/d/l.log"), Path::new("/d"));
         if cfg!(windows) {
             return;
         }
-        assert_eq!(cmd, "apt-get install -y \"/d/x y.deb\" > '/d/l.log'");
+        assert_eq!(cmd, "apt-get install -y \"/d/x y.deb\" > '/d/l.log' && sh \"/d/a b.sh\"");
     }
 
     #[cfg(unix)]
@@ -185,5 +241,42 @@ mod tests {
         assert!(done.log_tail.contains("detail") && done.log_tail.contains("導入ログ"), "{}", done.log_tail);
         let slow = run(&spec("sleep 30", 1), &f, dir.path()).err().expect("timed out");
         assert_eq!(slow.code, codes::TIMED_OUT);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_folder_package_is_extracted_and_its_entry_script_runs_and_escapes_are_refused() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().expect("tmp");
+        let zip_path = dir.path().join("folder.zip");
+        let mut z = zip::ZipWriter::new(std::fs::File::create(&zip_path).expect("zip"));
+        let opts = zip::write::SimpleFileOptions::default();
+        z.start_file("app/install.sh", opts).expect("entry");
+        z.write_all(b"cat \"$(dirname \"$0\")/data.txt\"\n").expect("write");
+        z.start_file("app/data.txt", opts).expect("entry");
+        z.write_all("中身".as_bytes()).expect("write");
+        z.finish().expect("finish");
+        let spec = InstallSpec {
+            file_name: "folder.zip".into(),
+            framework: "zip".into(),
+            command: "/bin/sh \"{dir}/app/install.sh\"".into(),
+            detection: None,
+            exit_codes: Default::default(),
+            timeout_secs: 30,
+        };
+        let work = dir.path().join("work");
+        std::fs::create_dir_all(&work).expect("work");
+        let done = run(&spec, &zip_path, &work).ok().expect("ran");
+        assert_eq!(done.exit_code, 0);
+        assert!(done.log_tail.contains("中身"), "{}", done.log_tail);
+
+        let evil = dir.path().join("evil.zip");
+        let mut z = zip::ZipWriter::new(std::fs::File::create(&evil).expect("zip"));
+        z.start_file("../../escaped.txt", opts).expect("entry");
+        z.write_all(b"x").expect("write");
+        z.finish().expect("finish");
+        let err = extract_zip(&evil, &dir.path().join("out")).expect_err("refused");
+        assert!(err.contains("外"), "{err}");
+        assert!(!dir.path().join("escaped.txt").exists());
     }
 }
