@@ -37,6 +37,8 @@ pub enum PackageCmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Office LTSC の課ごとのパッケージを作って登録する (ODT の setup.exe と configuration.xml)
+    Office(OfficeArgs),
     /// USB メモリ用のオフライン導入媒体を書き出す (reads the server's data folder)
     ExportMedia {
         /// The server's data folder.
@@ -76,6 +78,71 @@ pub struct AddArgs {
     exit_codes: Option<String>,
 }
 
+#[derive(Args)]
+pub struct OfficeArgs {
+    /// Office 展開ツール (ODT) の setup.exe
+    #[arg(long)]
+    odt: PathBuf,
+    /// パッケージ名 (ASCII), e.g. office-ltsc-2024-somu
+    #[arg(long)]
+    name: String,
+    /// 課 (configuration.xml の説明に入る)
+    #[arg(long)]
+    department: String,
+    /// 固定する Click-to-Run の版 (e.g. 16.0.17932.20162); the package version and detection rule follow it
+    #[arg(long)]
+    target_version: String,
+    /// 導入元 (拠点キャッシュの共有フォルダーなど, SourcePath)
+    #[arg(long)]
+    source_path: Option<String>,
+    /// 更新の取得元 (UpdatePath, e.g. the site's share)
+    #[arg(long)]
+    update_path: Option<String>,
+    /// LTSC 2021 から LTSC 2024 への移行 (ProPlus2021Volume を削除)
+    #[arg(long)]
+    remove_ltsc2021: bool,
+    /// 書き出すだけで登録しない: この zip に書く
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+impl OfficeArgs {
+    pub fn writes_file_only(&self) -> bool {
+        self.out.is_some()
+    }
+}
+
+/// The folder package for one department: setup.exe, configuration.xml and
+/// the entry script the agent runs (`install.cmd`).
+fn office_package(a: &OfficeArgs, zip_path: &Path) -> Result<()> {
+    use std::io::Write;
+    let recipe = lanward_deploy::office::OfficeRecipe {
+        target_version: Some(a.target_version.clone()),
+        source_path: a.source_path.clone(),
+        update_path: a.update_path.clone(),
+        remove_ltsc2021: a.remove_ltsc2021,
+        ..Default::default()
+    };
+    if let Err(errors) = recipe.check() {
+        let list: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        bail!("Office のレシピが正しくありません: {}", list.join("; "));
+    }
+    let xml = recipe.configuration_xml(&a.department, None);
+    let setup = std::fs::read(&a.odt).with_context(|| format!("{} を読めません", a.odt.display()))?;
+    let f = std::fs::File::create(zip_path).with_context(|| format!("{} に書けません", zip_path.display()))?;
+    let mut z = zip::ZipWriter::new(f);
+    let opts = zip::write::SimpleFileOptions::default();
+    z.start_file("setup.exe", opts)?;
+    z.write_all(&setup)?;
+    z.start_file("configuration.xml", opts)?;
+    z.write_all(xml.as_bytes())?;
+    z.start_file("install.cmd", opts)?;
+    // ODT exits 0 on success; its log goes to %TEMP% (named in the log tail).
+    z.write_all(b"@echo off\r\ncd /d \"%~dp0\"\r\n\"%~dp0setup.exe\" /configure \"%~dp0configuration.xml\"\r\nexit /b %ERRORLEVEL%\r\n")?;
+    z.finish()?;
+    Ok(())
+}
+
 #[derive(Subcommand)]
 pub enum DeployCmd {
     /// 配布を作る
@@ -87,6 +154,15 @@ pub enum DeployCmd {
         id: i64,
         #[arg(long)]
         json: bool,
+    },
+    /// Office の版の進み具合 (each PC's reported Click-to-Run version against the target)
+    OfficeProgress {
+        #[arg(long)]
+        target: String,
+        #[arg(long)]
+        site: Option<String>,
+        #[arg(long)]
+        department: Option<String>,
     },
     Pause { id: i64 },
     Resume { id: i64 },
@@ -242,6 +318,28 @@ pub fn package(c: Option<&ApiClient>, cmd: PackageCmd) -> Result<()> {
             println!("サーバーのデータフォルダに公開鍵だけを package-signing.pub として置いてから初めて起動してください。");
             Ok(())
         }
+        PackageCmd::Office(a) => {
+            let tmp = tempfile::tempdir()?;
+            let zip_path = a.out.clone().unwrap_or_else(|| tmp.path().join(format!("{}.zip", a.name)));
+            office_package(&a, &zip_path)?;
+            if a.out.is_some() {
+                println!("{} に書きました", zip_path.display());
+                return Ok(());
+            }
+            let detection = format!("reg:HKLM\\SOFTWARE\\Microsoft\\Office\\ClickToRun\\Configuration!VersionToReport>={}", a.target_version);
+            let q = serde_urlencoded::to_string([
+                ("name", a.name.as_str()),
+                ("version", a.target_version.as_str()),
+                ("file_name", &format!("{}.zip", a.name)),
+                ("detection", detection.as_str()),
+                ("timeout_secs", "7200"),
+            ])?;
+            let r = need()?.post_file(&format!("/api/v1/packages?{q}"), &zip_path)?;
+            let p = &r["package"];
+            println!("Office パッケージ {} を追加しました: {} {} ({}) コマンド: {}", s(&p["id"]), s(&p["name"]), s(&p["version"]), a.department, s(&p["command"]));
+            println!("  検出ルール: {}", s(&p["detection"]));
+            Ok(())
+        }
         PackageCmd::ExportMedia { data, database, package, version, out } => export_media(&data, database, &package, version.as_deref(), &out),
     }
 }
@@ -336,6 +434,21 @@ pub fn deploy(c: &ApiClient, cmd: DeployCmd) -> Result<()> {
                 })
                 .collect();
             print_table(&["端末", "拠点", "課", "段", "状態", "コード", "理由"], &rows);
+            Ok(())
+        }
+        DeployCmd::OfficeProgress { target, site, department } => {
+            let mut q = vec![("target", target)];
+            q.extend(site.map(|v| ("site", v)));
+            q.extend(department.map(|v| ("department", v)));
+            let r = c.get(&format!("/api/v1/office/progress?{}", serde_urlencoded::to_string(&q)?))?;
+            println!(
+                "目標 {}: {} 台中 目標の版 {} ({:.1}%), 古い版 {}, 新しい版 {}, 不明 {}",
+                s(&r["target_version"]), s(&r["total"]), s(&r["current"]), r["percent_current"].as_f64().unwrap_or(0.0), s(&r["behind"]), s(&r["ahead"]), s(&r["unknown"])
+            );
+            let rows: Vec<Vec<String>> = r["pcs"].as_array().into_iter().flatten().filter(|p| p["status"] != "current").map(|p| vec![s(&p["hostname"]), s(&p["version"]), s(&p["label_ja"])]).collect();
+            if !rows.is_empty() {
+                print_table(&["端末", "Office の版", "状態"], &rows);
+            }
             Ok(())
         }
         DeployCmd::Pause { id } => control(c, id, "pause", "一時停止しました"),

@@ -389,7 +389,8 @@ fn real_main() -> Result<()> {
         }
         Command::Package { cmd } => {
             // The offline commands need no server.
-            let offline = matches!(cmd, deploy::PackageCmd::Sign { .. } | deploy::PackageCmd::Keygen { .. } | deploy::PackageCmd::ExportMedia { .. });
+            let offline = matches!(cmd, deploy::PackageCmd::Sign { .. } | deploy::PackageCmd::Keygen { .. } | deploy::PackageCmd::ExportMedia { .. })
+                || matches!(&cmd, deploy::PackageCmd::Office(a) if a.writes_file_only());
             let client = if offline { None } else { Some(remote.client()?) };
             deploy::package(client.as_ref(), cmd)
         }

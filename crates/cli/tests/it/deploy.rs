@@ -252,3 +252,43 @@ fn a_download_killed_again_and_again_resumes_from_its_verified_chunks() {
     eprintln!("WAN bytes {wan} for {size} bytes, {interruptions} interruptions");
     assert!(wan >= size && wan <= size + chunk * interruptions, "WAN bytes {wan} for a {size}-byte package and {interruptions} interruptions");
 }
+
+#[test]
+fn an_office_ltsc_package_per_department_and_the_campaign_progress_from_reported_versions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("srv"), false, &[]);
+    // Simulated bureau PCs report their Office LTSC 2021 builds.
+    let token = server.create_token("HQ", "1h", 20);
+    let out = Command::new(agent_bin())
+        .args(["simulate", "--server", &server.url, "--token", &token, "--count", "6", "--interval", "1", "--duration", "3"])
+        .env("LANWARD_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // ODT's setup.exe stands in as any file: lanward packs it, it does not run it here.
+    let odt = write_package(tmp.path(), "setup.exe", "MZ stand-in for the Office Deployment Tool");
+    let zip = tmp.path().join("somu.zip");
+    server.cli_ok(&["package", "office", "--odt", odt.to_str().unwrap(), "--name", "office-ltsc-2024-somu", "--department", "総務課 & \"調達\"", "--target-version", "16.0.17932.20162", "--update-path", "\\\\kun-cache\\office", "--remove-ltsc2021", "--out", zip.to_str().unwrap()]);
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip).unwrap()).unwrap();
+    let mut xml = String::new();
+    std::io::Read::read_to_string(&mut archive.by_name("configuration.xml").unwrap(), &mut xml).unwrap();
+    assert!(xml.contains("PerpetualVL2024") && xml.contains("16.0.17932.20162") && xml.contains("ProPlus2021Volume"), "{xml}");
+    assert!(xml.contains("総務課 &amp; &quot;調達&quot;"), "department escaped: {xml}");
+    assert!(archive.by_name("install.cmd").is_ok() && archive.by_name("setup.exe").is_ok());
+
+    let out = server.cli_ok(&["package", "office", "--odt", odt.to_str().unwrap(), "--name", "office-ltsc-2024-somu", "--department", "総務課", "--target-version", "16.0.17932.20162"]);
+    assert!(out.contains("install.cmd") && out.contains("VersionToReport>=16.0.17932.20162"), "folder package with its entry script and detection: {out}");
+    let bad = server.cli(&["package", "office", "--odt", odt.to_str().unwrap(), "--name", "x", "--department", "総務課", "--target-version", "16.0.latest"]);
+    assert!(!bad.status.success() && stderr(&bad).contains("target_version"), "{}", stderr(&bad));
+
+    // Progress of the upgrade campaign: every simulated PC is behind the LTSC 2024 target.
+    let p = server.get_json("/api/v1/office/progress?target=16.0.17932.20162");
+    assert_eq!(p["total"], 6, "{p}");
+    assert_eq!((p["behind"].as_u64(), p["current"].as_u64()), (Some(6), Some(0)), "{p}");
+    // Against the LTSC 2021 build most of them run, most are current.
+    let p = server.get_json("/api/v1/office/progress?target=16.0.14332.20763");
+    assert!(p["current"].as_u64().unwrap() >= 1 && p["current"].as_u64().unwrap() + p["behind"].as_u64().unwrap() == 6, "{p}");
+    let out = server.cli_ok(&["deploy", "office-progress", "--target", "16.0.17932.20162"]);
+    assert!(out.contains("古い版"), "{out}");
+}

@@ -196,3 +196,46 @@ pub async fn agent_chunk(State(state): State<SharedState>, Path(id): Path<String
     .await??;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
+
+#[derive(serde::Deserialize)]
+pub struct OfficeParams {
+    /// The Click-to-Run build the campaign aims at, e.g. `16.0.17932.20162`.
+    target: String,
+    site: Option<String>,
+    department: Option<String>,
+}
+
+/// Where the Office campaign stands, from each PC's reported Click-to-Run
+/// version: current, behind, ahead or unknown (no Office reported).
+pub async fn office_progress(State(state): State<SharedState>, _user: AdminUser, Query(p): Query<OfficeParams>) -> ApiResult<Json<Value>> {
+    let store = state.store.clone();
+    let q = lanward_store::AssetQuery { site: p.site.clone(), department: p.department.clone(), kind: Some("pc".into()), with_sections: true, limit: 100_000, ..Default::default() };
+    let (assets, _) = tokio::task::spawn_blocking(move || store.list_assets(&q)).await??;
+    let reported: Vec<(i64, Option<String>)> = assets
+        .iter()
+        .map(|a| {
+            let version = a
+                .sections
+                .iter()
+                .find(|s| s.name == "office")
+                .and_then(|s| serde_json::from_str::<Option<lanward_proto::Office>>(&s.json).ok().flatten())
+                .map(|o| o.version)
+                .filter(|v| !v.is_empty());
+            (a.id, version)
+        })
+        .collect();
+    let progress = lanward_deploy::office::office_progress(&reported, &p.target).map_err(|e| AppError::bad_request("target_invalid", e.to_string(), e.to_string()))?;
+    let names: std::collections::HashMap<i64, &str> = assets.iter().map(|a| (a.id, a.hostname.as_str())).collect();
+    let pcs: Vec<Value> = progress
+        .per_asset
+        .iter()
+        .zip(&reported)
+        .map(|((id, status), (_, version))| json!({"asset_id": id, "hostname": names.get(id), "version": version, "status": status, "label_ja": status.label_ja()}))
+        .collect();
+    Ok(Json(json!({
+        "target_version": p.target,
+        "total": progress.total, "current": progress.current, "behind": progress.behind, "ahead": progress.ahead, "unknown": progress.unknown,
+        "percent_current": progress.percent_current,
+        "pcs": pcs,
+    })))
+}

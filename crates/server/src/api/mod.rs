@@ -87,6 +87,7 @@ routes! { API_ROUTES, api_routes;
     post "/api/v1/deployments/{id}/resume" => deploy::resume_deployment, Access::Roles(DISTRIBUTORS);
     post "/api/v1/deployments/{id}/cancel" => deploy::cancel_deployment, Access::Roles(DISTRIBUTORS);
     post "/api/v1/deployments/{id}/retry" => deploy::retry_deployment, Access::Roles(DISTRIBUTORS);
+    get "/api/v1/office/progress" => deploy::office_progress, Access::Roles(ANY_ROLE);
     get "/api/v1/logs" => oplog::search, Access::Roles(LOG_READERS);
     get "/api/v1/logs/export" => oplog::export, Access::Roles(LOG_READERS);
     get "/api/v1/logs/counts" => oplog::counts, Access::Roles(LOG_READERS);
