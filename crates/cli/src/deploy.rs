@@ -198,7 +198,7 @@ pub struct CreateArgs {
     /// 開始日時 (RFC 3339, or `YYYY-MM-DD HH:MM` in JST)
     #[arg(long)]
     at: Option<String>,
-    /// 時間帯 (`mon-fri 12:00-13:00`), repeatable
+    /// 時間帯 (`mon-fri 12:00-13:00`, or cron and minutes: `30 17 * * 1-5 for 270`), repeatable
     #[arg(long = "window")]
     windows: Vec<String>,
     #[arg(long)]
@@ -370,7 +370,15 @@ fn export_media(data: &Path, database: Option<String>, package: &str, version: O
 pub fn deploy(c: &ApiClient, cmd: DeployCmd) -> Result<()> {
     match cmd {
         DeployCmd::Create(a) => {
-            let windows: Vec<Value> = a.windows.iter().map(|w| json!(w)).collect();
+            // `mon-fri 12:00-13:00`, or a cron expression and minutes: `30 17 * * 1-5 for 270`.
+            let windows: Vec<Value> = a
+                .windows
+                .iter()
+                .map(|w| match w.split_once(" for ") {
+                    Some((cron, minutes)) => Ok(json!({"cron": cron.trim(), "minutes": minutes.trim().trim_end_matches('m').parse::<u32>().with_context(|| format!("--window {w:?}: 分数が数値ではありません"))?})),
+                    None => Ok(json!(w)),
+                })
+                .collect::<Result<_>>()?;
             let body = json!({
                 "package": a.package,
                 "version": a.version,

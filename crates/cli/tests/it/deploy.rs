@@ -174,6 +174,17 @@ fn a_deb_is_installed_then_not_applicable_and_script_packages_report_failures() 
     assert_eq!((t["state"].as_str(), t["code"].as_i64()), (Some("failed"), Some(lanward_proto::deploy::codes::MANIFEST_REFUSED as i64)), "{t}");
     assert!(t["reason"].as_str().unwrap_or("").contains("改ざん"), "{t}");
 
+    // A replayed older manifest: once this PC has seen serial 2 of a
+    // package, serial 1 (validly signed) is refused.
+    let v2 = write_package(tmp.path(), "setup2.sh", &format!("echo v2 > '{}'\nexit 0\n", mark.display()));
+    server.cli_ok(&["package", "add", v2.to_str().unwrap(), "--name", "mark-tool", "--version", "2.0", "--detection", "none"]);
+    let id = create_deployment(&server, "mark-tool", &host, &["--version", "2.0"]);
+    assert_eq!(settled_target(&server, id, &agent, 60)["state"], "installed");
+    let id = create_deployment(&server, "mark-tool", &host, &["--version", "1.0"]);
+    let t = settled_target(&server, id, &agent, 60);
+    assert_eq!((t["state"].as_str(), t["code"].as_i64()), (Some("failed"), Some(lanward_proto::deploy::codes::MANIFEST_REFUSED as i64)), "{t}");
+    assert!(t["reason"].as_str().unwrap_or("").contains("古い"), "rollback refused: {t}");
+
     // Every administrative step is audited.
     let audit = server.get_json("/api/v1/audit?limit=1000");
     let actions: Vec<&str> = audit["entries"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
@@ -291,4 +302,41 @@ fn an_office_ltsc_package_per_department_and_the_campaign_progress_from_reported
     assert!(p["current"].as_u64().unwrap() >= 1 && p["current"].as_u64().unwrap() + p["behind"].as_u64().unwrap() == 6, "{p}");
     let out = server.cli_ok(&["deploy", "office-progress", "--target", "16.0.17932.20162"]);
     assert!(out.contains("古い版"), "{out}");
+}
+
+#[test]
+fn bad_packages_and_plans_get_clear_errors_before_anything_reaches_a_pc() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("srv"), false, &[]);
+    let _agent = RunningAgent::enrol(&server, tmp.path());
+    let host = hostname_of_agent(&server);
+    let fails = |args: &[&str], needle: &str| {
+        let out = server.cli(args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        let err = stderr(&out);
+        assert!(err.contains(needle), "{args:?}: expected {needle:?} in {err}");
+    };
+    // A truncated MSI (a compound file cut short) and a file of no known type.
+    let msi = write_package(tmp.path(), "cut.msi", "\u{d0}\u{cf}\u{11}\u{e0}");
+    std::fs::write(&msi, [0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1, 0, 0, 0]).unwrap();
+    fails(&["package", "add", msi.to_str().unwrap(), "--name", "cut", "--version", "1"], "cut.msi");
+    let blob = write_package(tmp.path(), "data.xyz", "no magic here");
+    fails(&["package", "add", blob.to_str().unwrap(), "--name", "blob", "--version", "1"], "data.xyz");
+    let empty = write_package(tmp.path(), "empty.sh", "");
+    fails(&["package", "add", empty.to_str().unwrap(), "--name", "empty", "--version", "1"], "空");
+    // A detection rule that does not parse names the character.
+    let ok = write_package(tmp.path(), "ok.sh", "exit 0\n");
+    fails(&["package", "add", ok.to_str().unwrap(), "--name", "ok", "--version", "1", "--detection", "msi:not-a-guid"], "detection");
+    fails(&["package", "add", ok.to_str().unwrap(), "--name", "bad name!", "--version", "1"], "package");
+    server.cli_ok(&["package", "add", ok.to_str().unwrap(), "--name", "ok", "--version", "1"]);
+    fails(&["package", "add", ok.to_str().unwrap(), "--name", "ok", "--version", "1"], "409");
+    // Windows that never open, unknown PCs, a deadline in the past.
+    fails(&["deploy", "create", "--package", "ok", "--targets", &host, "--window", "0 12 31 2 * for 60"], "windows");
+    fails(&["deploy", "create", "--package", "ok", "--targets", &host, "--window", "61 12 * * * for 60"], "windows");
+    fails(&["deploy", "create", "--package", "ok", "--targets", &host, "--window", "mon-fri 25:00-26:00"], "windows");
+    fails(&["deploy", "create", "--package", "ok", "--targets", "NO-SUCH-PC"], "NO-SUCH-PC");
+    fails(&["deploy", "create", "--package", "ok", "--targets", &host, "--deadline", "2020-01-01 00:00"], "deadline");
+    fails(&["deploy", "create", "--package", "nothing", "--targets", &host], "nothing");
+    // None of it made a deployment.
+    assert_eq!(server.get_json("/api/v1/deployments")["deployments"].as_array().map(Vec::len), Some(0));
 }

@@ -246,3 +246,60 @@ fn a_cache_serving_corrupt_chunks_is_bypassed_and_the_install_still_succeeds() {
     // It fell back to the server for the content: all of it came from there.
     assert!(view["targets"][0]["server_bytes"].as_u64().unwrap() >= size, "{}", view["targets"][0]);
 }
+
+#[test]
+fn a_download_over_the_wan_survives_a_dropped_link_and_a_killed_agent() {
+    if !can_use_netns() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let wan = Wan::new();
+    let listen = format!("{}:0", wan.server_ip);
+    let server = Server::start_wrapped(&tmp.path().join("srv"), &["ip", "netns", "exec", &wan.ns], &listen, &["--tls-name", &wan.server_ip, "--deploy-poll", "1"]);
+    let token = server.create_token("HQ", "1h", 2);
+    let data = tmp.path().join("agent");
+    let out = agent(&["enroll", "--server", &server.url, "--token", &token], &data);
+    assert!(out.status.success(), "enrol: {}", stderr(&out));
+    let start = |log: &Path| {
+        Command::new(agent_bin())
+            .args(["run", "--splay", "0", "--data"])
+            .arg(&data)
+            .env("LANWARD_LOG", "info")
+            .env("LANWARD_AGENT_REBOOT_FLAG", data.join("no-reboot-flag"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap())
+            .spawn()
+            .unwrap()
+    };
+    let log = tmp.path().join("agent.log");
+    let mut child = start(&log);
+    let host = server.assets()[0]["hostname"].as_str().unwrap().to_string();
+    let size = add_package(&server, tmp.path(), "wan-resume", 16);
+    let id = deploy(&server, "wan-resume", &[host]);
+    let percent = || server.get_json(&format!("/api/v1/deployments/{id}"))["targets"][0]["percent"].as_u64().unwrap_or(0);
+    let wait_for = |p: u64| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while percent() < p {
+            assert!(Instant::now() < deadline, "download stuck below {p}%: {}", std::fs::read_to_string(&log).unwrap_or_default());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    // The link goes down for a while mid-download, then the PC is switched off.
+    wait_for(20);
+    assert!(ip(&["link", "set", &wan.host_if, "down"]));
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(ip(&["link", "set", &wan.host_if, "up"]));
+    wait_for(50);
+    let _ = child.kill();
+    let _ = child.wait();
+    std::thread::sleep(Duration::from_secs(1));
+    let mut child = start(&log);
+    let view = wait_settled(&server, id, 240);
+    let _ = child.kill();
+    let _ = child.wait();
+    let t = &view["targets"][0];
+    assert_eq!(t["state"], "installed", "{t}\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+    let wan_bytes = t["server_bytes"].as_u64().unwrap();
+    eprintln!("package {size} B; WAN bytes {wan_bytes} after a dropped link and a killed agent");
+    assert!(wan_bytes >= size && wan_bytes <= size + 2 * 4 * 1024 * 1024, "{wan_bytes} B for {size} B and two interruptions");
+}
