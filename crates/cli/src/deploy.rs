@@ -146,7 +146,7 @@ fn office_package(a: &OfficeArgs, zip_path: &Path) -> Result<()> {
 #[derive(Subcommand)]
 pub enum DeployCmd {
     /// 配布を作る
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// 配布の一覧
     List,
     /// 配布の状況 (waves, sites, every PC)
@@ -477,7 +477,7 @@ fn bar(counts: &Value) -> String {
     let total = counts["total"].as_u64().unwrap_or(0);
     let ok = counts["succeeded"].as_u64().unwrap_or(0);
     let failed = counts["failed"].as_u64().unwrap_or(0);
-    let filled = if total == 0 { 0 } else { (ok * 20 / total) as usize };
+    let filled = (ok * 20).checked_div(total).unwrap_or(0).min(20) as usize;
     format!("[{}{}] {ok}/{total} 成功, {failed} 失敗", "#".repeat(filled), "-".repeat(20 - filled))
 }
 

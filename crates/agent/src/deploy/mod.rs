@@ -417,18 +417,19 @@ impl DeployWorker {
                 return Err(Pause::Window);
             }
             // The site cache first (LAN, or this PC's own); the server if it is down or wrong.
-            let mut from_cache = false;
+            // True once the chunk is stored and verified, from wherever.
+            let mut have = false;
             let own = self.own_cache.lock().ok().and_then(|c| c.clone());
             if let Some(c) = own {
                 match c.chunk(&info.id).and_then(|b| self.chunks.put_verified(&info.id, &b).map_err(|e| e.to_string())) {
-                    Ok(()) => from_cache = true,
+                    Ok(()) => have = true,
                     Err(e) => tracing::warn!(error = %e, "own site cache failed; fetching directly"),
                 }
             }
             while let Some(src) = sources.first().copied() {
                 match cache::fetch_from(&self.lan, src, &info.id).and_then(|b| self.chunks.put_verified(&info.id, &b).map_err(|e| e.to_string())) {
                     Ok(()) => {
-                        from_cache = true;
+                        have = true;
                         break;
                     }
                     Err(e) => {
@@ -438,7 +439,9 @@ impl DeployWorker {
                 }
             }
             let mut attempt = 0;
-            while !from_cache {
+            // From the server, unless a cache gave it; a corrupt copy is
+            // fetched again (three tries).
+            while !have {
                 attempt += 1;
                 let result = self.client.get_bytes(&format!("/api/v1/agent/chunks/{}", info.id.to_hex()));
                 let bytes = match result {
@@ -458,7 +461,7 @@ impl DeployWorker {
                 };
                 fetched_bytes += bytes.len() as u64;
                 match self.chunks.put_verified(&info.id, &bytes) {
-                    Ok(()) => break,
+                    Ok(()) => have = true,
                     Err(e) if attempt < 3 => {
                         tracing::warn!(chunk = %info.id, error = %e, "chunk corrupted in transit; fetching it again");
                     }
