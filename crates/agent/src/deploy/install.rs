@@ -177,6 +177,22 @@ fn shell(command: &str) -> std::process::Command {
     c
 }
 
+/// When the machine last started (ms since the epoch).
+pub fn boot_time_ms() -> Option<i64> {
+    #[cfg(windows)]
+    {
+        // SAFETY: GetTickCount64 has no preconditions.
+        let up = unsafe { windows_sys::Win32::System::SystemInformation::GetTickCount64() };
+        Some(crate::now_ms() - up as i64)
+    }
+    #[cfg(not(windows))]
+    {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let secs: i64 = stat.lines().find_map(|l| l.strip_prefix("btime "))?.trim().parse().ok()?;
+        Some(secs * 1000)
+    }
+}
+
 /// Why a reboot is pending, if one is: no package starts then, because
 /// installers refuse or half-apply on a machine waiting to reboot.
 pub fn reboot_pending() -> Option<String> {

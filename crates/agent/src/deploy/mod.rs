@@ -31,6 +31,8 @@ enum Phase {
     Downloaded,
     /// Finished (installed, failed, not applicable): only the report is left.
     Done,
+    /// Installed, waiting for the PC to restart (then "rebooted" is reported).
+    AwaitingReboot,
 }
 
 /// A deployment this PC works on (`DATA/deploy/jobs/ID.json`).
@@ -46,6 +48,12 @@ struct Job {
     retries: u32,
     #[serde(default)]
     not_before_ms: i64,
+    /// Downloads cut off in a row: the next try waits longer each time.
+    #[serde(default)]
+    failures: u32,
+    /// When the installer finished (for the reboot check).
+    #[serde(default)]
+    installed_at_ms: i64,
 }
 
 pub struct DeployWorker {
@@ -199,9 +207,11 @@ impl DeployWorker {
     }
 
     fn finish(&self, job: &mut Job, step: TargetStep) {
-        job.phase = Phase::Done;
+        let reboot = matches!(step, TargetStep::Installed { reboot_required: true });
+        job.phase = if reboot { Phase::AwaitingReboot } else { Phase::Done };
+        job.installed_at_ms = crate::now_ms();
         self.report(job, step, 0);
-        if job.unsent.is_empty() {
+        if job.unsent.is_empty() && !reboot {
             self.forget(job.deployment_id);
         }
     }
@@ -210,12 +220,21 @@ impl DeployWorker {
     pub fn round(&self) -> Duration {
         let mut jobs = self.jobs();
         for j in jobs.iter_mut() {
-            if self.flush(j) && j.phase == Phase::Done {
+            let sent = self.flush(j);
+            if sent && j.phase == Phase::Done {
                 self.forget(j.deployment_id);
+            }
+            // The PC restarted since the install that needed it.
+            if j.phase == Phase::AwaitingReboot && install::boot_time_ms().is_some_and(|boot| boot > j.installed_at_ms) {
+                j.phase = Phase::Done;
+                self.report(j, TargetStep::Rebooted, 0);
+                if j.unsent.is_empty() {
+                    self.forget(j.deployment_id);
+                }
             }
         }
         let req = AssignmentsRequest {
-            working_on: jobs.iter().filter(|j| j.phase != Phase::Done).map(|j| j.deployment_id).collect(),
+            working_on: jobs.iter().filter(|j| matches!(j.phase, Phase::New | Phase::Downloading | Phase::Downloaded)).map(|j| j.deployment_id).collect(),
             cache_url: self.cache_url.lock().ok().and_then(|u| u.clone()),
         };
         let resp: AssignmentsResponse = match self.client.post_json("/api/v1/agent/deployments", &req) {
@@ -245,16 +264,23 @@ impl DeployWorker {
                 Directive::Go => {
                     let mut job = match known {
                         Some(i) => jobs[i].clone(),
-                        None => Job { deployment_id: a.deployment_id, phase: Phase::New, unsent: Vec::new(), retries: 0, not_before_ms: 0 },
+                        None => Job { deployment_id: a.deployment_id, phase: Phase::New, unsent: Vec::new(), retries: 0, not_before_ms: 0, failures: 0, installed_at_ms: 0 },
                     };
-                    if job.phase == Phase::Done || job.not_before_ms > crate::now_ms() {
+                    if matches!(job.phase, Phase::Done | Phase::AwaitingReboot) || job.not_before_ms > crate::now_ms() {
                         continue;
                     }
                     self.save(&job);
                     busy = true;
                     match self.work(&mut job, a) {
                         Ok(()) => {}
-                        Err(Pause::Network(e)) => tracing::warn!(deployment = a.deployment_id, error = %e, "download interrupted; resumes at the next round"),
+                        Err(Pause::Network(e)) => {
+                            // Back off: 10 s, 20 s, 40 s ... at most 15 minutes.
+                            job.failures += 1;
+                            let wait_ms = (10_000i64 << job.failures.min(7)).min(15 * 60_000);
+                            job.not_before_ms = crate::now_ms() + wait_ms;
+                            self.save(&job);
+                            tracing::warn!(deployment = a.deployment_id, error = %e, retry_in_secs = wait_ms / 1000, "download interrupted; resumes from the last verified chunk");
+                        }
                         Err(Pause::Window) => tracing::info!(deployment = a.deployment_id, "maintenance window closed; resumes in the next one"),
                         Err(Pause::Stopped) => return Duration::ZERO,
                         Err(Pause::Finished) => {}

@@ -185,6 +185,28 @@ fn a_deb_is_installed_then_not_applicable_and_script_packages_report_failures() 
     assert_eq!((t["state"].as_str(), t["code"].as_i64()), (Some("failed"), Some(lanward_proto::deploy::codes::MANIFEST_REFUSED as i64)), "{t}");
     assert!(t["reason"].as_str().unwrap_or("").contains("古い"), "rollback refused: {t}");
 
+    // An exit code configured as "reboot" (Unix exit codes stop at 255, so
+    // not 3010 here): installed, a reboot is needed. While a reboot is
+    // pending, the next package downloads but does not start installing.
+    let needs_reboot = write_package(tmp.path(), "kb.sh", "exit 100\n");
+    server.cli_ok(&["package", "add", needs_reboot.to_str().unwrap(), "--name", "kb-update", "--version", "1.0", "--detection", "none", "--exit-codes", "100=reboot"]);
+    let id = create_deployment(&server, "kb-update", &host, &[]);
+    assert_eq!(settled_target(&server, id, &agent, 60)["state"], "installed_pending_reboot");
+    let flag = agent.data.join("no-reboot-flag");
+    std::fs::write(&flag, "").unwrap();
+    let later = write_package(tmp.path(), "later.sh", "exit 0\n");
+    server.cli_ok(&["package", "add", later.to_str().unwrap(), "--name", "later", "--version", "1.0", "--detection", "none"]);
+    let id = create_deployment(&server, "later", &host, &[]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server.get_json(&format!("/api/v1/deployments/{id}"))["targets"][0]["state"] != "downloaded" {
+        assert!(Instant::now() < deadline, "not downloaded: {}", agent.log());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(server.get_json(&format!("/api/v1/deployments/{id}"))["targets"][0]["state"], "downloaded", "waits for the reboot");
+    std::fs::remove_file(&flag).unwrap();
+    assert_eq!(settled_target(&server, id, &agent, 60)["state"], "installed");
+
     // Every administrative step is audited.
     let audit = server.get_json("/api/v1/audit?limit=1000");
     let actions: Vec<&str> = audit["entries"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
