@@ -839,4 +839,29 @@ fn distribution_pages_upload_deploy_pause_cancel_and_refuse() {
     assert!(by("csrf.rejected", "user:sato") >= 3, "missing and wrong tokens audited: {audit:?}");
     assert!(by("access.denied", "user:suzuki") >= 4 && by("access.denied", "user:kato") >= 4);
     step("audit checked");
+
+    // What a person sees, where Chromium is installed (CI has it): the
+    // pages fit a 1366 px office screen; screenshots in
+    // `<target>/browser/distribution/`.
+    if let Some(reason) = webdriver::available() {
+        eprintln!("no screenshots: {reason}");
+        return;
+    }
+    let dir = out_dir("distribution");
+    let browser = Browser::start(&dir).expect("browser");
+    browser.goto(&format!("{}/login", server.url)).expect("login page");
+    browser.add_cookie("lanward_session", op.cookie.trim_start_matches("lanward_session=")).expect("cookie");
+    let pages = [("deployments", "/deployments".to_string()), ("deployment", format!("/deployments/{id}")), ("deployment-cancelled", format!("/deployments/{id2}")), ("packages", "/packages".into()), ("new-deployment", "/deployments/new".into())];
+    let mut problems = Vec::new();
+    for (name, path) in &pages {
+        browser.goto(&format!("{}{path}", server.url)).expect(path);
+        assert!(browser.find_all("#me").expect("me").len() == 1, "{path}: signed in");
+        let shot = browser.screenshot(name).expect("screenshot");
+        assert!(is_png(&shot), "{}", shot.display());
+        if let Some(o) = overflow(&browser).expect("overflow") {
+            problems.push(format!("{path} does not fit 1366 px: {o}"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    step("screenshots taken");
 }
