@@ -600,3 +600,268 @@ fn directory_account_signs_in_with_its_group_role() {
         refused_en.text()
     );
 }
+
+// ---------------------------------------------------------------- distribution pages
+
+/// A person signed in to the console over plain HTTP: the session cookie,
+/// its CSRF token, and an agent that does not follow redirects (so the
+/// forms' 303s can be checked).
+struct Web {
+    base: String,
+    agent: ureq::Agent,
+    cookie: String,
+    csrf: String,
+    lang: &'static str,
+}
+
+struct Page {
+    status: u16,
+    location: String,
+    text: String,
+}
+
+impl Web {
+    fn sign_in(server: &Server, username: &str, password: &str) -> Web {
+        let r = request(server, "POST", "/api/v1/session", &[], Body::Json(json!({"username": username, "password": password})));
+        assert_eq!(r.status, 200, "sign-in of {username}: {}", r.json);
+        let cookie = r.cookies.iter().find(|c| c.starts_with("lanward_session=")).and_then(|c| c.split(';').next()).expect("session cookie").to_string();
+        let csrf = r.json["csrf_token"].as_str().expect("csrf_token").to_string();
+        let agent = ureq::AgentBuilder::new().redirects(0).max_idle_connections(0).timeout(Duration::from_secs(30)).build();
+        Web { base: server.url.clone(), agent, cookie, csrf, lang: "ja" }
+    }
+
+    fn send(&self, req: ureq::Request, body: Option<(&str, Vec<u8>)>) -> Page {
+        let req = req.set("cookie", &format!("{}; lang={}", self.cookie, self.lang));
+        let res = match body {
+            Some((content_type, bytes)) => req.set("content-type", content_type).send_bytes(&bytes),
+            None => req.call(),
+        };
+        let resp = match res {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("request failed: {e}"),
+        };
+        Page { status: resp.status(), location: resp.header("location").unwrap_or("").to_string(), text: resp.into_string().unwrap_or_default() }
+    }
+
+    fn get(&self, path: &str) -> Page {
+        self.send(self.agent.get(&format!("{}{path}", self.base)), None)
+    }
+
+    /// A console form; `csrf` adds the session's token as the form does.
+    fn post_form(&self, path: &str, pairs: &[(&str, &str)], csrf: bool) -> Page {
+        let mut all: Vec<(&str, &str)> = pairs.to_vec();
+        if csrf {
+            all.push(("csrf", &self.csrf));
+        }
+        let body = serde_urlencoded::to_string(&all).expect("form");
+        self.send(self.agent.post(&format!("{}{path}", self.base)), Some(("application/x-www-form-urlencoded", body.into_bytes())))
+    }
+
+    /// The package upload form as a browser sends it (multipart/form-data).
+    fn post_multipart(&self, path: &str, fields: &[(&str, &str)], file: Option<(&str, &[u8])>) -> Page {
+        let boundary = "----lanwardTestBoundary7MA4YWxkTrZu0gW";
+        let mut body = Vec::new();
+        for (k, v) in fields {
+            body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes());
+        }
+        if let Some((name, bytes)) = file {
+            body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        self.send(self.agent.post(&format!("{}{path}", self.base)), Some((&format!("multipart/form-data; boundary={boundary}"), body)))
+    }
+}
+
+const EXIT0: &[u8] = b"exit 0\n";
+
+/// The `data-state` of the first target row of a deployment page.
+fn target_state(page: &str) -> String {
+    page.split("data-state=\"").nth(1).and_then(|s| s.split('"').next()).unwrap_or("").to_string()
+}
+
+fn deployment_status(server: &Server, id: i64) -> String {
+    as_admin(server, "GET", &format!("/api/v1/deployments/{id}"), None).json["deployment"]["status"].as_str().unwrap_or("").to_string()
+}
+
+#[test]
+fn distribution_pages_upload_deploy_pause_cancel_and_refuse() {
+    let start = Instant::now();
+    let step = |what: &str| eprintln!("[distribution {:5.1} s] {what}", start.elapsed().as_secs_f64());
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("srv"), false, &["--deploy-poll", "1"]);
+    let agent = crate::deploy::RunningAgent::enrol(&server, tmp.path());
+    let host = crate::deploy::hostname_of_agent(&server);
+    const PW: &str = "correct horse battery staple";
+    for (name, role) in [("sato", "operator"), ("suzuki", "helpdesk"), ("kato", "auditor")] {
+        let r = as_admin(&server, "POST", "/api/v1/users", Some(json!({"username": name, "role": role, "password": PW})));
+        assert!(r.status < 300, "{name}: {}", r.json);
+    }
+    let op = Web::sign_in(&server, "sato", PW);
+    step("server, agent and users up");
+
+    // The menu leads to both pages; nothing is there yet.
+    let home = op.get("/");
+    assert!(home.text.contains("href=\"/deployments\"") && home.text.contains("href=\"/packages\""), "nav entries");
+    let empty = op.get("/packages");
+    assert_eq!(empty.status, 200, "{}", empty.text);
+    assert!(empty.text.contains("id=\"no-packages\"") && empty.text.contains("id=\"upload-package\""));
+    let action = format!("/packages?csrf={}", op.csrf);
+    assert!(empty.text.contains(&format!("action=\"{action}\"")), "the upload form carries its CSRF token in the action");
+
+    // Upload a shell-script package through the form.
+    let mark = tmp.path().join("console-installed");
+    let script = format!("echo インストール中\necho done > '{}'\nexit 0\n", mark.display());
+    let detection = format!("file:{}", mark.display());
+    let fields = [("name", "mark-tool"), ("version", "1.0"), ("command", ""), ("detection", detection.as_str())];
+    let added = op.post_multipart(&action, &fields, Some(("setup.sh", script.as_bytes())));
+    assert_eq!(added.status, 200, "{}", added.text);
+    assert!(added.text.contains("id=\"package-added\""), "{}", added.text);
+    assert!(added.text.contains("mark-tool") && added.text.contains("署名済み") && added.text.contains("shell"), "listed, signed, recognised: {}", added.text);
+    let packages = as_admin(&server, "GET", "/api/v1/packages", None).json["packages"].as_array().cloned().unwrap_or_default();
+    assert_eq!(packages.len(), 1, "{packages:?}");
+    let package_id = packages[0]["id"].as_i64().unwrap();
+    assert_eq!(packages[0]["detection"], detection.as_str());
+
+    // Refusals: no token (form field only, or none) and a wrong one, then
+    // errors that name the field or file; nothing is added.
+    let no_csrf = op.post_multipart("/packages", &[("csrf", op.csrf.as_str()), ("name", "x"), ("version", "1")], Some(("a.sh", EXIT0)));
+    assert_eq!(no_csrf.status, 403, "a multipart form needs the token in its action URL: {}", no_csrf.text);
+    let wrong = op.post_multipart("/packages?csrf=0000", &[("name", "x"), ("version", "1")], Some(("a.sh", EXIT0)));
+    assert_eq!(wrong.status, 403, "{}", wrong.text);
+    let no_name = op.post_multipart(&action, &[("name", ""), ("version", "1")], Some(("a.sh", EXIT0)));
+    assert_eq!(no_name.status, 400);
+    assert!(no_name.text.contains("id=\"upload-error\"") && no_name.text.contains("パッケージ名"), "{}", no_name.text);
+    let unknown = op.post_multipart(&action, &[("name", "blob"), ("version", "1")], Some(("data.bin", &b"\x00\x01not an installer"[..])));
+    assert_eq!(unknown.status, 400);
+    assert!(unknown.text.contains("data.bin"), "the error names the file: {}", unknown.text);
+    let no_file = op.post_multipart(&action, &[("name", "x"), ("version", "1")], None);
+    assert_eq!(no_file.status, 400);
+    assert!(no_file.text.contains("file"), "{}", no_file.text);
+    assert_eq!(as_admin(&server, "GET", "/api/v1/packages", None).json["packages"].as_array().map(Vec::len), Some(1), "nothing added by refused uploads");
+    step("package uploaded; refusals checked");
+
+    // New deployment: an unreadable start time is shown on the form.
+    let form = op.get("/deployments/new");
+    assert_eq!(form.status, 200);
+    assert!(form.text.contains(&format!("value=\"{package_id}\"")), "the package is offered");
+    let pid = package_id.to_string();
+    let bad = op.post_form("/deployments/new", &[("package_id", &pid), ("hostnames", &host), ("at", "来週の月曜")], true);
+    assert_eq!(bad.status, 400);
+    assert!(bad.text.contains("id=\"form-error\"") && bad.text.contains("開始日時") && bad.text.contains("来週の月曜"), "{}", bad.text);
+    let typo = op.post_form("/deployments/new", &[("package_id", &pid), ("hostnames", "NO-SUCH-PC")], true);
+    assert_eq!(typo.status, 400);
+    assert!(typo.text.contains("NO-SUCH-PC"), "{}", typo.text);
+    // The real one: the agent installs it.
+    let made = op.post_form("/deployments/new", &[("package_id", &pid), ("hostnames", &host), ("title", "マーク配布"), ("windows", ""), ("gate_percent", "90")], true);
+    assert_eq!(made.status, 303, "{}", made.text);
+    let id: i64 = made.location.strip_prefix("/deployments/").and_then(|r| r.split('?').next()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{}", made.location));
+    let page = op.get(&made.location);
+    assert!(page.text.contains("id=\"done\"") && page.text.contains("マーク配布"), "{}", page.text);
+    wait_until("the target installed", Duration::from_secs(90), || {
+        let p = op.get(&format!("/deployments/{id}"));
+        anyhow::ensure!(target_state(&p.text) != "failed", "failed: {}\nagent:\n{}", p.text, agent.log());
+        Ok(target_state(&p.text) == "installed")
+    });
+    let page = op.get(&format!("/deployments/{id}"));
+    assert!(page.text.contains("インストール済み") && page.text.contains(&host) && page.text.contains("svg class=\"progress\""), "{}", page.text);
+    assert!(mark.exists(), "the script ran");
+    let list = op.get("/deployments");
+    assert!(list.text.contains(&format!("href=\"/deployments/{id}\"")) && list.text.contains("稼働中") && list.text.contains("成功 1"), "{}", list.text);
+    step("deployment created in the console and installed");
+
+    // A second one starting tomorrow: its target waits, so cancel stops it.
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).unwrap()).format("%Y-%m-%d %H:%M").to_string();
+    let later = op.post_form("/deployments/new", &[("package_id", &pid), ("hostnames", &host), ("at", &tomorrow), ("bandwidth_mbit", "8")], true);
+    assert_eq!(later.status, 303, "{}", later.text);
+    let id2: i64 = later.location.strip_prefix("/deployments/").and_then(|r| r.split('?').next()).and_then(|n| n.parse().ok()).unwrap();
+    let page = op.get(&format!("/deployments/{id2}"));
+    assert_eq!(target_state(&page.text), "queued", "{}", page.text);
+    assert!(page.text.contains("id=\"pause\"") && page.text.contains("id=\"cancel-ask\""), "an operator gets the controls");
+
+    // Helpdesk and auditor: the pages, no buttons, 403 on every change.
+    for who in ["suzuki", "kato"] {
+        let w = Web::sign_in(&server, who, PW);
+        let p = w.get(&format!("/deployments/{id2}"));
+        assert_eq!(p.status, 200, "{who}");
+        assert!(!p.text.contains("id=\"pause\"") && !p.text.contains("id=\"cancel-ask\"") && !p.text.contains("action=\"/deployments/"), "{who} sees no controls");
+        let pk = w.get("/packages");
+        assert!(pk.text.contains("mark-tool") && !pk.text.contains("id=\"upload-package\""), "{who} sees the list, not the form");
+        assert_eq!(w.post_form(&format!("/deployments/{id2}/pause"), &[], true).status, 403, "{who}");
+        assert_eq!(w.post_form(&format!("/deployments/{id2}/cancel"), &[], true).status, 403, "{who}");
+        let up = w.post_multipart(&format!("/packages?csrf={}", w.csrf), &[("name", "x"), ("version", "1")], Some(("a.sh", EXIT0)));
+        assert_eq!(up.status, 403, "{who}");
+        assert_eq!(w.get("/deployments/new").status, 403, "{who}");
+    }
+    assert_eq!(deployment_status(&server, id2), "active", "nothing changed by refused requests");
+
+    // Missing CSRF token: refused, audited, nothing changed.
+    let forged = op.post_form(&format!("/deployments/{id2}/pause"), &[], false);
+    assert_eq!(forged.status, 403, "{}", forged.text);
+    assert_eq!(deployment_status(&server, id2), "active");
+
+    // Pause, resume, then cancel through the confirm step.
+    let paused = op.post_form(&format!("/deployments/{id2}/pause"), &[], true);
+    assert_eq!((paused.status, paused.location.as_str()), (303, format!("/deployments/{id2}?done=pause&n=0").as_str()));
+    assert_eq!(deployment_status(&server, id2), "paused");
+    let page = op.get(&paused.location);
+    assert!(page.text.contains("一時停止しました") && page.text.contains("data-status=\"paused\"") && page.text.contains("id=\"resume\"") && !page.text.contains("id=\"pause\""), "{}", page.text);
+    // The English page while it is paused.
+    let en = Web { lang: "en", ..Web::sign_in(&server, "sato", PW) };
+    let p = en.get(&format!("/deployments/{id2}"));
+    assert!(p.text.contains("<html lang=\"en\"") && p.text.contains("Paused") && p.text.contains("Queued") && p.text.contains(">Resume<") && p.text.contains("Targets"), "{}", p.text);
+    for ja in ["一時停止", "待機中", "対象の端末"] {
+        assert!(!p.text.contains(ja), "English page shows {ja:?}");
+    }
+    assert_eq!(op.post_form(&format!("/deployments/{id2}/resume"), &[], true).status, 303);
+    assert_eq!(deployment_status(&server, id2), "active");
+    let ask = op.get(&format!("/deployments/{id2}?confirm=cancel"));
+    assert!(ask.text.contains("id=\"confirm-cancel\"") && ask.text.contains("id=\"cancel\""), "{}", ask.text);
+    let cancelled = op.post_form(&format!("/deployments/{id2}/cancel"), &[], true);
+    assert_eq!((cancelled.status, cancelled.location.as_str()), (303, format!("/deployments/{id2}?done=cancel&n=1").as_str()));
+    assert_eq!(deployment_status(&server, id2), "cancelled");
+    let page = op.get(&format!("/deployments/{id2}"));
+    assert_eq!(target_state(&page.text), "cancelled");
+    assert!(!page.text.contains("id=\"resume\"") && !page.text.contains("id=\"cancel-ask\""), "nothing left to do with a cancelled deployment");
+    step("controls, roles and CSRF checked");
+
+    // The audit log has every step, by whom, and the refusals.
+    let audit = audit_entries(&server);
+    let by = |action: &str, actor: &str| audit.iter().filter(|e| e["action"] == action && e["actor"] == actor).count();
+    assert_eq!(by("package.add", "user:sato"), 1, "{audit:?}");
+    assert_eq!(by("deployment.create", "user:sato"), 2);
+    for action in ["deployment.pause", "deployment.resume", "deployment.cancel"] {
+        assert!(audit.iter().any(|e| e["action"] == action && e["actor"] == "user:sato" && e["target"] == format!("deployment:{id2}")), "{action} audited");
+    }
+    let create = audit.iter().find(|e| e["action"] == "deployment.create").unwrap();
+    assert!(create["detail"].as_str().unwrap_or("").contains(&host) && !create["detail"].as_str().unwrap_or("").contains(&op.csrf), "the form is audited without its token: {create}");
+    assert!(by("csrf.rejected", "user:sato") >= 3, "missing and wrong tokens audited: {audit:?}");
+    assert!(by("access.denied", "user:suzuki") >= 4 && by("access.denied", "user:kato") >= 4);
+    step("audit checked");
+
+    // What a person sees, where Chromium is installed (CI has it): the
+    // pages fit a 1366 px office screen; screenshots in
+    // `<target>/browser/distribution/`.
+    if let Some(reason) = webdriver::available() {
+        eprintln!("no screenshots: {reason}");
+        return;
+    }
+    let dir = out_dir("distribution");
+    let browser = Browser::start(&dir).expect("browser");
+    browser.goto(&format!("{}/login", server.url)).expect("login page");
+    browser.add_cookie("lanward_session", op.cookie.trim_start_matches("lanward_session=")).expect("cookie");
+    let pages = [("deployments", "/deployments".to_string()), ("deployment", format!("/deployments/{id}")), ("deployment-cancelled", format!("/deployments/{id2}")), ("packages", "/packages".into()), ("new-deployment", "/deployments/new".into())];
+    let mut problems = Vec::new();
+    for (name, path) in &pages {
+        browser.goto(&format!("{}{path}", server.url)).expect(path);
+        assert!(browser.find_all("#me").expect("me").len() == 1, "{path}: signed in");
+        let shot = browser.screenshot(name).expect("screenshot");
+        assert!(is_png(&shot), "{}", shot.display());
+        if let Some(o) = overflow(&browser).expect("overflow") {
+            problems.push(format!("{path} does not fit 1366 px: {o}"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    step("screenshots taken");
+}

@@ -11,14 +11,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct RunningAgent {
+/// A real agent process, enrolled at site HQ (the console tests use it too).
+pub(crate) struct RunningAgent {
     data: PathBuf,
     log: PathBuf,
     child: Option<Child>,
 }
 
 impl RunningAgent {
-    fn enrol(server: &Server, dir: &Path) -> RunningAgent {
+    pub(crate) fn enrol(server: &Server, dir: &Path) -> RunningAgent {
         let token = server.create_token("HQ", "1h", 5);
         let data = dir.join("agent");
         let out = agent(&["enroll", "--server", &server.url, "--token", &token], &data);
@@ -51,7 +52,7 @@ impl RunningAgent {
         }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
@@ -62,7 +63,7 @@ impl Drop for RunningAgent {
     }
 }
 
-fn hostname_of_agent(server: &Server) -> String {
+pub(crate) fn hostname_of_agent(server: &Server) -> String {
     let assets = server.assets();
     assets.iter().find(|a| a["agent_id"].is_string() || a["has_agent"] == true).or(assets.first()).and_then(|a| a["hostname"].as_str()).expect("the agent's asset").to_string()
 }

@@ -46,19 +46,26 @@ pub async fn add_package(State(state): State<SharedState>, user: AdminUser, Quer
         tmp.write_all(&bytes).map_err(|e| AppError::unavailable(&format!("upload folder: {e}")))?;
     }
     tmp.flush().map_err(|e| AppError::unavailable(&format!("upload folder: {e}")))?;
+    let added = add_uploaded_package(&state, &user, tmp, req).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "package": added.package, "notes": added.notes, "chunks": added.chunks }))))
+}
+
+/// Recognises, chunks and signs an upload already on disk, and audits
+/// `package.add`. Shared by the API and the console's upload form; the
+/// temporary file is removed when this returns.
+pub async fn add_uploaded_package(state: &SharedState, user: &AdminUser, tmp: tempfile::NamedTempFile, req: AddPackage) -> ApiResult<dist::AddedPackage> {
     let (s, store, actor) = (state.clone(), state.store.clone(), user.actor());
-    let req2 = req.clone();
-    let added = tokio::task::spawn_blocking(move || dist::add_package(&s.distribution, &*store, tmp.path(), &req2, &actor)).await??;
+    let added = tokio::task::spawn_blocking(move || dist::add_package(&s.distribution, &*store, tmp.path(), &req, &actor)).await??;
     let p = &added.package;
     super::admin::audit(
-        &state,
-        &user,
+        state,
+        user,
         "package.add",
         format!("package:{}", p.id),
         format!("name={} version={} serial={} sha256={} size={} framework={} command={:?} detection={:?} signed={}", p.name, p.version, p.serial, p.sha256, p.size, p.framework, p.command, p.detection, p.signed),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(json!({ "package": added.package, "notes": added.notes, "chunks": added.chunks }))))
+    Ok(added)
 }
 
 pub async fn list_packages(State(state): State<SharedState>, _user: AdminUser) -> ApiResult<Json<Value>> {
@@ -87,17 +94,24 @@ pub async fn package_signature(State(state): State<SharedState>, user: AdminUser
 pub async fn create_deployment(State(state): State<SharedState>, user: AdminUser, body: Result<Bytes, BytesRejection>) -> ApiResult<(StatusCode, Json<Value>)> {
     let body = body_or_error(body)?;
     let req: DeploymentRequest = parse_json(&body)?;
+    let created = create_deployment_for(&state, &user, req, &String::from_utf8_lossy(&body)).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": created.id, "targets": created.targets, "waves": created.waves }))))
+}
+
+/// Creates a deployment and audits `deployment.create` with the request as
+/// the person gave it (`request`: the JSON body, or the console's form).
+pub async fn create_deployment_for(state: &SharedState, user: &AdminUser, req: DeploymentRequest, request: &str) -> ApiResult<dist::CreatedDeployment> {
     let (s, store, actor) = (state.clone(), state.store.clone(), user.actor());
     let created = tokio::task::spawn_blocking(move || dist::create_deployment(&s.distribution, &*store, &req, &actor)).await??;
     super::admin::audit(
-        &state,
-        &user,
+        state,
+        user,
         "deployment.create",
         format!("deployment:{}", created.id),
-        format!("targets={} waves={:?} request={}", created.targets, created.waves, String::from_utf8_lossy(&body).chars().take(2000).collect::<String>()),
+        format!("targets={} waves={:?} request={}", created.targets, created.waves, request.chars().take(2000).collect::<String>()),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(json!({ "id": created.id, "targets": created.targets, "waves": created.waves }))))
+    Ok(created)
 }
 
 pub async fn list_deployments(State(state): State<SharedState>, _user: AdminUser) -> ApiResult<Json<Value>> {

@@ -6,10 +6,11 @@
 //! form a signed-in person posts.
 
 mod assets;
+mod deploy;
 mod logs;
 mod pages;
 
-use crate::api::{routes, Access, Route, ADMINS, ANY_ROLE, AUDITORS, LEDGER_WRITERS, LOG_READERS};
+use crate::api::{routes, Access, Route, ADMINS, ANY_ROLE, AUDITORS, DISTRIBUTORS, LEDGER_WRITERS, LOG_READERS};
 use crate::auth::AdminUser;
 use crate::error::AppError;
 use crate::SharedState;
@@ -39,6 +40,16 @@ routes! { CONSOLE_ROUTES, console_routes;
     post "/alerts/rules" => logs::create_rule, Access::Roles(LEDGER_WRITERS);
     post "/alerts/rules/{id}/delete" => logs::delete_rule, Access::Roles(LEDGER_WRITERS);
     post "/alerts/{id}/ack" => logs::ack, Access::Roles(LOG_READERS);
+    get "/deployments" => deploy::list, Access::Roles(ANY_ROLE);
+    get "/deployments/new" => deploy::new_form, Access::Roles(DISTRIBUTORS);
+    post "/deployments/new" => deploy::create, Access::Roles(DISTRIBUTORS);
+    get "/deployments/{id}" => deploy::page, Access::Roles(ANY_ROLE);
+    post "/deployments/{id}/pause" => deploy::pause, Access::Roles(DISTRIBUTORS);
+    post "/deployments/{id}/resume" => deploy::resume, Access::Roles(DISTRIBUTORS);
+    post "/deployments/{id}/cancel" => deploy::cancel, Access::Roles(DISTRIBUTORS);
+    post "/deployments/{id}/retry" => deploy::retry, Access::Roles(DISTRIBUTORS);
+    get "/packages" => deploy::packages, Access::Roles(ANY_ROLE);
+    post "/packages" => deploy::upload, Access::Roles(DISTRIBUTORS);
     get "/import" => pages::import_page, Access::Roles(LEDGER_WRITERS);
     get "/import/{id}" => pages::import_preview, Access::Roles(LEDGER_WRITERS);
     post "/import/{id}/mapping" => pages::import_mapping, Access::Roles(LEDGER_WRITERS);
@@ -154,8 +165,24 @@ pub async fn blocking<T: Send + 'static>(user: &AdminUser, lang: Lang, f: impl F
 
 /// Checks the `csrf` field of a console form against the session's token.
 /// The body is read (forms are small; 1 MB at most) and put back for the
-/// handler.
+/// handler. A multipart form (the package upload, up to gigabytes) is not
+/// read here: it carries the token in its action URL (`?csrf=`) instead,
+/// and nothing else is accepted for it.
 pub async fn check_form_csrf(req: Request, expected: &str) -> (bool, Option<Request>) {
+    let multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/"));
+    if multipart {
+        let given = req
+            .uri()
+            .query()
+            .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
+            .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "csrf").map(|(_, v)| v))
+            .unwrap_or_default();
+        return (crate::auth::same_secret(&given, expected), Some(req));
+    }
     let (parts, body) = req.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
         return (false, None);
@@ -208,6 +235,8 @@ pub fn layout(lang: Lang, user: Option<&AdminUser>, title: &str, body: Markup) -
                             a href="/assets" { (lang.t("資産", "Assets")) }
                             a href="/unknown" { (lang.t("未登録機器", "Unknown devices")) }
                             @if can(u, LOG_READERS) { a href="/logs" { (lang.t("操作ログ", "Operation logs")) } a href="/alerts" { (lang.t("警告", "Alerts")) } }
+                            a href="/deployments" { (lang.t("配布", "Deployments")) }
+                            a href="/packages" { (lang.t("パッケージ", "Packages")) }
                             @if can(u, LEDGER_WRITERS) { a href="/import" { (lang.t("取り込み", "Import")) } }
                             a href="/export" { (lang.t("書き出し", "Export")) }
                             @if can(u, AUDITORS) { a href="/users" { (lang.t("ユーザー", "Users")) } }
@@ -356,4 +385,22 @@ form.inline{display:inline}
 .narrow-form{max-width:360px}
 .form480{max-width:480px}
 .spaced{margin-top:12px}
+svg.progress{max-width:100%;height:auto;vertical-align:middle}
+svg.progress rect.bg{fill:#e3e8ee}
+svg.progress rect.succeeded{fill:#2e8b57}
+svg.progress rect.failed{fill:#c0392b}
+svg.progress rect.missed{fill:#b9770e}
+svg.progress rect.active{fill:#3a78b5}
+svg.progress rect.excluded{fill:#aab4be}
+.legend{font-size:12px;color:#444}
+.legend .k{display:inline-block;width:10px;height:10px;margin:0 3px 0 8px;border-radius:2px}
+.k.succeeded{background:#2e8b57}.k.failed{background:#c0392b}.k.missed{background:#b9770e}.k.active{background:#3a78b5}.k.excluded{background:#aab4be}.k.not-started{background:#e3e8ee;border:1px solid #b7c2cc}
+.actions{display:flex;gap:8px;flex-wrap:wrap;align-items:center;margin:8px 0}
+button.danger{background:#a33;border-color:#a33}
+button.secondary,.button.secondary{background:#fff;color:#12375a}
+.status-active{color:#176b3a;font-weight:600}
+.status-paused{color:#9a6a00;font-weight:600}
+.status-cancelled{color:#777;font-weight:600}
+details pre{max-height:240px;overflow:auto;background:#1d2733;color:#e8eef4;padding:6px;font-size:12px;white-space:pre-wrap;max-width:480px}
+td.num{text-align:right;white-space:nowrap}
 "#;
