@@ -28,7 +28,9 @@ fn ip(args: &[&str]) -> bool {
 
 impl Wan {
     fn new() -> Wan {
-        let n = std::process::id() % 200 + 20;
+        // One link per test, even when tests of this binary run in parallel.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = (std::process::id() * 7 + NEXT.fetch_add(1, Ordering::Relaxed)) % 200 + 20;
         let (ns, host_if, peer_if) = (format!("lwwan{n}"), format!("lwh{n}"), format!("lwp{n}"));
         let (host_ip, server_ip) = (format!("10.231.{n}.2"), format!("10.231.{n}.1"));
         let _ = Command::new("ip").args(["netns", "del", &ns]).status();
