@@ -55,6 +55,9 @@ pub enum Event {
     Cancel,
     Retry,
     DeadlinePassed,
+    /// Released to a PC that never started (switched off, unplugged): the
+    /// slot goes back, so it does not hold a site's concurrency for ever.
+    Unclaimed,
 }
 
 /// The event is not allowed in that state.
@@ -80,6 +83,7 @@ fn event_name(e: &Event) -> &'static str {
         Event::Cancel => "cancel",
         Event::Retry => "retry",
         Event::DeadlinePassed => "deadline_passed",
+        Event::Unclaimed => "unclaimed",
     }
 }
 
@@ -139,6 +143,7 @@ pub fn transition(from: &TargetState, event: &Event) -> Result<TargetState, Inva
         ) => Some(S::Cancelled),
         (S::Failed { .. } | S::Missed, E::Retry) => Some(S::Queued),
         (S::Queued | S::WaitingForWindow, E::DeadlinePassed) => Some(S::Missed),
+        (S::Downloading { percent: 0 }, E::Unclaimed) => Some(S::Queued),
         _ => None,
     };
     to.ok_or_else(|| InvalidTransition {

@@ -470,6 +470,9 @@ fn load_plan(d: &DeploymentRecord, now: DateTime<Utc>) -> Option<(PlanSpec, lanw
     Some((spec, plan, memory))
 }
 
+/// How long a target released to a PC may wait for the PC to start.
+const UNCLAIMED_AFTER_MS: i64 = 30 * 60 * 1000;
+
 /// One pass of the engine over every active deployment: opens waves,
 /// releases targets within the caps, marks missed ones. Returns when it
 /// should run again at the latest.
@@ -479,12 +482,22 @@ pub fn tick(dist: &Distribution, store: &dyn Store, now: DateTime<Utc>) -> Resul
     for d in store.deployments()?.into_iter().filter(|d| d.status == "active") {
         let Some((_spec, plan, memory)) = load_plan(&d, now) else { continue };
         let rows = store.deployment_targets(d.id)?;
-        let states: HashMap<i64, TargetState> = rows.iter().map(|t| (t.asset_id, parse_state(&t.state))).collect();
+        let mut states: HashMap<i64, TargetState> = rows.iter().map(|t| (t.asset_id, parse_state(&t.state))).collect();
         let sites: HashMap<i64, String> = rows.iter().map(|t| (t.asset_id, t.site.clone())).collect();
         let mut scheduler = Scheduler::restore(plan, sites, memory.clone());
         scheduler.set_status(DeploymentStatus::Active);
         let mut updates = Vec::new();
         let now_ms = now.timestamp_millis();
+        // A release nobody picked up (PC off) gives its slot back after a while.
+        for t in &rows {
+            let Some(from) = states.get(&t.asset_id) else { continue };
+            if now_ms - t.updated_at_ms > UNCLAIMED_AFTER_MS {
+                if let Ok(to) = transition(from, &Event::Unclaimed) {
+                    updates.push(TargetUpdate { deployment_id: d.id, asset_id: t.asset_id, state: state_json(&to), reason: None, add_server_bytes: 0, new_attempt: false, now_ms });
+                    states.insert(t.asset_id, to);
+                }
+            }
+        }
         let mut change = |asset_id: i64, event: Event| {
             if let Some(from) = states.get(&asset_id) {
                 if let Ok(to) = transition(from, &event) {
@@ -923,4 +936,75 @@ pub fn control(dist: &Distribution, store: &dyn Store, id: i64, what: &str) -> R
     store.set_deployment_status(id, &status, now_ms)?;
     dist.wake.notify_one();
     Ok(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lanward_store::{LedgerWrite, NewPackage};
+
+    fn setup() -> (tempfile::TempDir, Distribution, lanward_store::sqlite::SqliteStore, i64, i64) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let dist = Distribution::open(dir.path(), 60).expect("distribution");
+        let store = lanward_store::sqlite::SqliteStore::open(&dir.path().join("db")).expect("store");
+        let ids = store
+            .apply_ledger(
+                &[
+                    LedgerWrite::Create { hostname: "PC-A".into(), kind: "pc".into(), site: "KUN".into(), fields: vec![] },
+                    LedgerWrite::Create { hostname: "PC-B".into(), kind: "pc".into(), site: "KUN".into(), fields: vec![] },
+                ],
+                "user:t",
+                1,
+            )
+            .expect("assets");
+        let package_id = store
+            .create_package(&NewPackage {
+                name: "p".into(),
+                version: "1".into(),
+                serial: 1,
+                file_name: "p.sh".into(),
+                framework: "shell".into(),
+                command: "sh {file}".into(),
+                detection: None,
+                size: 1,
+                sha256: "00".repeat(32),
+                unsigned_manifest: "{}".into(),
+                signed_manifest: Some("{}".into()),
+                expires_at_ms: i64::MAX,
+                created_at_ms: 1,
+                created_by: "user:t".into(),
+            })
+            .expect("package");
+        assert_eq!(ids[1].0, ids[0].0 + 1);
+        (dir, dist, store, ids[0].0, package_id)
+    }
+
+    #[test]
+    fn a_release_no_pc_picks_up_is_taken_back_and_caps_hold() {
+        let (_dir, dist, store, a, package_id) = setup();
+        let b = a + 1;
+        let spec = PlanSpec {
+            waves: vec![Wave { name: "all".into(), targets: vec![a, b], not_before: None, gate: None }],
+            windows: vec![],
+            deadline: None,
+            caps: Caps { per_site_concurrency: 1, site_concurrency: HashMap::new(), global_concurrency: 10, per_site_bytes_per_sec: None },
+            spread_minutes: 0,
+            seed: 1,
+        };
+        let targets = [a, b].iter().map(|id| NewDeploymentTarget { asset_id: *id, wave: 0, site: "KUN".into(), department: String::new() }).collect();
+        let t0 = Utc::now();
+        let new = NewDeployment { package_id, title: "t".into(), plan: serde_json::to_string(&spec).expect("plan"), targets, created_at_ms: t0.timestamp_millis(), created_by: "user:t".into() };
+        let id = store.create_deployment(&new, &state_json(&TargetState::Queued)).expect("deployment");
+        tick(&dist, &store, t0).expect("tick");
+        let rows = store.deployment_targets(id).expect("rows");
+        let released: Vec<i64> = rows.iter().filter(|t| matches!(parse_state(&t.state), TargetState::Downloading { .. })).map(|t| t.asset_id).collect();
+        assert_eq!(released.len(), 1, "one per site at a time: {rows:?}");
+        // Nobody started in 31 minutes: the release is taken back and made again (the slot is never lost).
+        let later = t0 + chrono::Duration::minutes(31);
+        tick(&dist, &store, later).expect("tick");
+        let rows = store.deployment_targets(id).expect("rows");
+        let stale = rows.iter().find(|t| t.asset_id == released[0]).expect("row");
+        assert_eq!(stale.updated_at_ms, later.timestamp_millis(), "the stale release was handled: {rows:?}");
+        assert_eq!(rows.iter().filter(|t| matches!(parse_state(&t.state), TargetState::Downloading { .. })).count(), 1, "still one at a time");
+    }
 }

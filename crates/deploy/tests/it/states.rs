@@ -23,6 +23,7 @@ fn all_events() -> Vec<Event> {
         Event::Cancel,
         Event::Retry,
         Event::DeadlinePassed,
+        Event::Unclaimed,
     ]
 }
 
@@ -118,4 +119,11 @@ fn labels_in_both_languages() {
         .label_en(),
         "Failed"
     );
+}
+
+#[test]
+fn an_unclaimed_release_goes_back_to_the_queue_but_a_started_download_does_not() {
+    assert_eq!(transition(&TargetState::Downloading { percent: 0 }, &Event::Unclaimed), Ok(TargetState::Queued));
+    assert!(transition(&TargetState::Downloading { percent: 10 }, &Event::Unclaimed).is_err());
+    assert!(transition(&TargetState::Downloaded, &Event::Unclaimed).is_err());
 }
