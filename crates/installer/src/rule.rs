@@ -521,4 +521,41 @@ mod tests {
         assert_eq!(j["type"], "registry_value");
         assert_eq!(j["test"]["kind"], "min_version");
     }
+
+    /// What `fuzz/fuzz_targets/detection_rule.rs` checks, over deterministic
+    /// mutations of real rules, in every `cargo test`: no panic, and a rule
+    /// that parses prints back to the same rule.
+    #[test]
+    fn mutated_rules_never_panic_and_round_trip() {
+        let seeds = ["msi:{8E2F1A3B-0000-4C4C-9A9A-0123456789AB}>=1.2.3", r"reg:HKLM\SOFTWARE\V\A!Version>=1.0", r"file:C:\P\x.exe>=8.25", "deb:hello>=2.10-3", r"script:C:\d.ps1"];
+        let alphabet: Vec<char> = "msi:reg:file:deb:script{}-!=>< \\.0123456789abcdefHKLM\u{3042}\u{0}".chars().collect();
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for seed in seeds {
+            for _ in 0..2000 {
+                let mut chars: Vec<char> = seed.chars().collect();
+                for _ in 0..(next() % 4 + 1) {
+                    let at = (next() as usize) % (chars.len() + 1);
+                    match next() % 3 {
+                        0 if at < chars.len() => {
+                            chars.remove(at);
+                        }
+                        1 => chars.insert(at, alphabet[(next() as usize) % alphabet.len()]),
+                        _ if at < chars.len() => chars[at] = alphabet[(next() as usize) % alphabet.len()],
+                        _ => {}
+                    }
+                }
+                let text: String = chars.into_iter().collect();
+                if let Ok(rule) = parse(&text) {
+                    let again = parse(&rule.to_string()).unwrap_or_else(|e| panic!("{text:?} → {rule} does not parse: {e}"));
+                    assert_eq!(again, rule, "{text:?}");
+                }
+            }
+        }
+    }
 }
