@@ -33,8 +33,9 @@ impl Wan {
         let n = (std::process::id() * 7 + NEXT.fetch_add(1, Ordering::Relaxed)) % 200 + 20;
         let (ns, host_if, peer_if) = (format!("lwwan{n}"), format!("lwh{n}"), format!("lwp{n}"));
         let (host_ip, server_ip) = (format!("10.231.{n}.2"), format!("10.231.{n}.1"));
-        let _ = Command::new("ip").args(["netns", "del", &ns]).status();
-        let _ = Command::new("ip").args(["link", "del", &host_if]).status();
+        // Leftovers of a crashed earlier run (usually none: quiet).
+        let _ = Command::new("ip").args(["netns", "del", &ns]).stderr(std::process::Stdio::null()).status();
+        let _ = Command::new("ip").args(["link", "del", &host_if]).stderr(std::process::Stdio::null()).status();
         assert!(ip(&["netns", "add", &ns]), "ip netns add");
         assert!(ip(&["link", "add", &host_if, "type", "veth", "peer", "name", &peer_if]));
         assert!(ip(&["link", "set", &peer_if, "netns", &ns]));
