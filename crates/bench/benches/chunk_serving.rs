@@ -260,6 +260,29 @@ impl Nginx {
     }
 }
 
+impl Drop for Nginx {
+    /// SIGTERM to the master, which stops its workers; a SIGKILL would
+    /// orphan them, still listening.
+    fn drop(&mut self) {
+        let workers = with_children(self.proc.0.id());
+        // SAFETY: kill has no memory preconditions; the pid is our child, not yet reaped.
+        unsafe { libc::kill(self.proc.0.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline && !matches!(self.proc.0.try_wait(), Ok(Some(_))) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Any worker the master left behind.
+        for pid in workers.into_iter().skip(1) {
+            if std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.starts_with("nginx: worker"))
+            {
+                // SAFETY: as above; checked to still be an nginx worker.
+                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            }
+        }
+    }
+}
+
 fn chown_tree(dir: &Path, uid: u32, gid: u32) -> anyhow::Result<()> {
     std::os::unix::fs::chown(dir, Some(uid), Some(gid))?;
     for e in std::fs::read_dir(dir)? {
