@@ -195,19 +195,17 @@ pub async fn agent_chunk(State(state): State<SharedState>, Path(id): Path<String
             "this chunk is not part of a package being distributed to this agent",
         ));
     };
-    let path = state.distribution.chunks.path_of(&chunk);
-    let bytes = tokio::fs::read(&path).await.map_err(|e| AppError::not_found(&format!("chunk {id} ({e})")))?;
+    let bytes = state.distribution.chunk_bytes(&chunk).await.map_err(|e| AppError::not_found(&format!("chunk {id} ({e})")))?;
     while let Some(wait) = dist::bandwidth_wait(&state.distribution, fetcher.deployment(), fetcher.site(), bytes.len() as u64) {
         tokio::time::sleep(wait).await;
     }
     // The server counts what it sends (the agent's own count dies with it
     // when it is switched off mid-download).
-    let (store, n) = (state.store.clone(), bytes.len() as i64);
-    tokio::task::spawn_blocking(move || match fetcher {
-        dist::ChunkFetcher::Target { deployment, .. } => store.add_target_bytes(deployment.id, asset_id, n),
-        dist::ChunkFetcher::SiteCache { deployment, site } => store.add_site_cache_bytes(deployment.id, &site, n),
-    })
-    .await??;
+    let n = bytes.len() as i64;
+    match fetcher {
+        dist::ChunkFetcher::Target { deployment, .. } => state.distribution.count_bytes(deployment.id, dist::ByteOwner::Target(asset_id), n),
+        dist::ChunkFetcher::SiteCache { deployment, site } => state.distribution.count_bytes(deployment.id, dist::ByteOwner::SiteCache(site), n),
+    }
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
