@@ -1,0 +1,5 @@
+//! One parser per syntax family.
+
+pub mod cisco;
+pub mod fortios;
+pub mod yamaha;
