@@ -5,6 +5,7 @@ mod api_client;
 mod demo;
 mod deploy;
 mod ledger;
+mod net;
 mod logs;
 mod table;
 
@@ -108,6 +109,11 @@ enum Command {
     Deploy {
         #[command(subcommand)]
         cmd: deploy::DeployCmd,
+    },
+    /// ネットワーク機器の設定解析 (network configuration analysis; works on files)
+    Net {
+        #[command(subcommand)]
+        cmd: net::NetCmd,
     },
     /// 利用者 (users)
     User {
@@ -395,6 +401,7 @@ fn real_main() -> Result<()> {
             deploy::package(client.as_ref(), cmd)
         }
         Command::Deploy { cmd } => deploy::deploy(&remote.client()?, cmd),
+        Command::Net { cmd } => net::run(cmd),
         Command::Logs { cmd: LogsCmd::Search(a) } => logs::search(&remote.client()?, &a),
         Command::Logs { cmd: LogsCmd::Generate(a) } => logs::generate(&a),
         Command::Audit { cmd: AuditCmd::List { limit } } => {

@@ -95,7 +95,7 @@ pub fn parse_config(file: &str, bytes: &[u8]) -> Result<Device, ConfigError> {
     let lines: Vec<&str> = text.split('\n').collect();
     // A trailing newline makes an empty last "line" that is not in the file.
     let lines = match lines.split_last() {
-        Some((last, rest)) if last.is_empty() => rest.to_vec(),
+        Some((&"", rest)) => rest.to_vec(),
         _ => lines,
     };
     let mut device = match vendor {

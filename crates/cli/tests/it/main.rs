@@ -11,6 +11,7 @@ mod enrolment;
 mod faults;
 mod ledger;
 mod mail;
+mod net;
 mod roles;
 mod support;
 mod users_audit;

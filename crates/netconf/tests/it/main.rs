@@ -1,1 +1,4 @@
 //! Integration tests of lanward-netconf.
+
+mod robust;
+mod samples;

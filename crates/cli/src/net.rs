@@ -1,0 +1,111 @@
+//! `lanward net ...`: network configuration analysis on files (no server
+//! needed): `analyze DIR [--json]` and `coverage DIR`.
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use lanward_netconf::analysis::{self, FileError};
+use std::path::{Path, PathBuf};
+
+#[derive(Subcommand)]
+pub enum NetCmd {
+    /// 設定ファイル群を解析する (a folder of running configs, or files)
+    Analyze {
+        paths: Vec<PathBuf>,
+        /// 機械可読の JSON で出力する
+        #[arg(long)]
+        json: bool,
+    },
+    /// 行ごとの解釈状況 (modelled / ignored / not yet modelled / unrecognised, with line numbers)
+    Coverage {
+        paths: Vec<PathBuf>,
+        /// 解釈できなかった行も表示する
+        #[arg(long)]
+        lines: bool,
+    },
+}
+
+/// Every file under the paths (folders recursively, hidden files skipped), sorted.
+fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack: Vec<PathBuf> = paths.to_vec();
+    while let Some(p) = stack.pop() {
+        let meta = std::fs::metadata(&p).with_context(|| format!("{} を読めません", p.display()))?;
+        if meta.is_dir() {
+            for e in std::fs::read_dir(&p).with_context(|| format!("{} を読めません", p.display()))?.flatten() {
+                if !e.file_name().to_string_lossy().starts_with('.') {
+                    stack.push(e.path());
+                }
+            }
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn display(base: &[PathBuf], p: &Path) -> String {
+    base.iter().find_map(|b| p.strip_prefix(b).ok().filter(|r| !r.as_os_str().is_empty())).unwrap_or(p).display().to_string()
+}
+
+/// Parses every file; a file that cannot be parsed is reported and the rest go on.
+pub fn load(paths: &[PathBuf]) -> Result<(Vec<lanward_netconf::Device>, Vec<FileError>)> {
+    let mut devices = Vec::new();
+    let mut errors = Vec::new();
+    for f in files(paths)? {
+        let name = display(paths, &f);
+        match std::fs::read(&f) {
+            Ok(bytes) => match lanward_netconf::parse_config(&name, &bytes) {
+                Ok(d) => devices.push(d),
+                Err(e) => errors.push(FileError { file: name, message: e.to_string() }),
+            },
+            Err(e) => errors.push(FileError { message: format!("{name}: 読めません ({e})"), file: name }),
+        }
+    }
+    Ok((devices, errors))
+}
+
+pub fn run(cmd: NetCmd) -> Result<()> {
+    match cmd {
+        NetCmd::Analyze { paths, json } => {
+            let (devices, errors) = load(&paths)?;
+            let a = analysis::analyse(devices, errors);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&a)?);
+                return Ok(());
+            }
+            println!("機器 {} 台, L3 隣接 {} 本, VLAN {} 個, 指摘 {} 件", a.devices.len(), a.l3_edges.len(), a.vlans.len(), a.checks.len());
+            for d in &a.devices {
+                let c = d.device.coverage;
+                println!("  {} ({}, {}): インターフェース {}, 経路 {}, 未解釈 {} 行", d.device.hostname, d.device.vendor.label(), d.device.file, d.device.interfaces.len(), d.routes.len(), c.unrecognised);
+            }
+            for e in &a.l3_edges {
+                println!("  隣接 {} {} — {} {} ({})", e.a.device, e.a.interface, e.b.device, e.b.interface, e.subnet);
+            }
+            for c in &a.checks {
+                println!("  [{}] {}{}: {}", c.severity, c.device, c.line.map(|l| format!(" {l} 行")).unwrap_or_default(), c.message);
+            }
+            for e in &a.errors {
+                eprintln!("  エラー: {}", e.message);
+            }
+            Ok(())
+        }
+        NetCmd::Coverage { paths, lines } => {
+            let (devices, errors) = load(&paths)?;
+            println!("{:<24} {:<28} {:>8} {:>8} {:>8} {:>8}", "機器", "種類", "解釈", "無視", "未対応", "不明");
+            for d in &devices {
+                let c = d.coverage;
+                println!("{:<24} {:<28} {:>8} {:>8} {:>8} {:>8}", d.hostname, d.vendor.label(), c.modelled, c.ignored, c.unmodelled, c.unrecognised);
+                if lines {
+                    for n in d.line_notes.iter().filter(|n| n.class == lanward_netconf::LineClass::Unrecognised) {
+                        println!("    {}:{}: {}", d.file, n.line, n.text);
+                    }
+                }
+            }
+            for e in &errors {
+                eprintln!("エラー: {}", e.message);
+            }
+            Ok(())
+        }
+    }
+}
