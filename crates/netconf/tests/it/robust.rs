@@ -64,3 +64,15 @@ fn mutated_configs_never_panic_and_every_line_is_counted() {
         }
     }
 }
+
+#[test]
+fn duplicate_addresses_and_overlapping_subnets_are_found() {
+    let a = parse_config("a.cfg", b"hostname A\ninterface GigabitEthernet0/0\n ip address 10.1.0.1 255.255.0.0\ninterface GigabitEthernet0/1\n ip address 192.168.5.1 255.255.255.0\n").unwrap();
+    let b = parse_config("b.cfg", b"hostname B\ninterface GigabitEthernet0/0\n ip address 10.1.2.1 255.255.255.0\ninterface GigabitEthernet0/1\n ip address 192.168.5.1 255.255.255.0\n").unwrap();
+    let checks = lanward_netconf::analysis::checks(&[a, b]);
+    let msgs: Vec<&str> = checks.iter().map(|c| c.message.as_str()).collect();
+    assert!(msgs.iter().any(|m| m.contains("192.168.5.1") && m.contains("duplicate")), "{msgs:?}");
+    assert!(msgs.iter().any(|m| m.contains("10.1.0.0/16") && m.contains("10.1.2.0/24") && m.contains("overlapping")), "{msgs:?}");
+    // The shared /24 of the duplicate is one subnet, not an overlap.
+    assert_eq!(msgs.iter().filter(|m| m.contains("overlapping")).count(), 1, "{msgs:?}");
+}
