@@ -41,7 +41,9 @@ pub fn parse(lines: &[&str]) -> Device {
                 p.device.routing_networks.push(RoutingNetwork { protocol: "ospf".into(), prefix, area: Some(area), line: n });
                 acct.mark(n, Modelled);
             }
-            // No address: the interface is in OSPF but there is no network to name.
+            // No address: the interface is in OSPF but there is no network
+            // to name. A line with an OSPF key stays out of the notes.
+            None if ospf_key(lines.get(n - 1).copied().unwrap_or_default()) => acct.mark(n, Ignored),
             None => acct.mark(n, Unmodelled),
         }
     }
@@ -117,7 +119,9 @@ impl Parser {
             ["lan", "type" | "keepalive" | "link-aggregation" | "port-mirroring" | "count-limit" | "receive-buffer-size" | "backup" | "linkup" | "port" | "map", ..] => Unmodelled,
             ["pp", "select", id] => self.select("pp", id, n),
             ["pp", act @ ("enable" | "disable"), id] => self.enable("pp", act, id, n),
-            ["pp", "always-on" | "keepalive" | "auth" | "backup" | "bind" | "name", ..] => Unmodelled,
+            // `pp name` is the older firmware's `description pp`.
+            ["pp", "name", _, ..] => self.description("pp", unquote(rest_after(line, 2)), n),
+            ["pp", "always-on" | "keepalive" | "auth" | "backup" | "bind", ..] => Unmodelled,
             ["tunnel", "select", id] => self.select("tunnel", id, n),
             ["tunnel", act @ ("enable" | "disable"), id] => self.enable("tunnel", act, id, n),
             ["tunnel", "name", _, ..] => match &self.ctx {
@@ -245,6 +249,11 @@ impl Parser {
                     i.acls.extend(stat.iter().map(|t| (t.to_string(), dir.to_string())));
                     Modelled
                 }
+            }
+            // Named filter sets (RTX3500): the set's direction is in its definition.
+            ["secure", "filter", "name", _] => {
+                self.iface(&name, kind, n);
+                Unmodelled
             }
             ["nat", "descriptor", nums @ ..] if !nums.is_empty() && nums.iter().all(|t| t.parse::<u32>().is_ok()) => {
                 self.iface(&name, kind, n);
@@ -445,7 +454,7 @@ impl Parser {
         }
     }
 
-    /// `dhcp scope N A-B/len [gateway G] [expire T] [maxexpire T]`.
+    /// `dhcp scope N A-B/len [except X …] [gateway G] [expire T] [maxexpire T]`.
     fn dhcp_scope(&mut self, id: &str, range: &str, opts: &[&str], n: usize) -> LineClass {
         let Some((span, len)) = range.split_once('/') else {
             return Unrecognised;
@@ -461,6 +470,18 @@ impl Parser {
             match (*o, opts.get(i + 1)) {
                 ("gateway", Some(g)) if g.parse::<Ipv4Addr>().is_ok() => gateway = Some(g.to_string()),
                 ("expire" | "maxexpire", Some(_)) => {}
+                // Excluded addresses and ranges, up to the next keyword.
+                ("except", Some(_)) => {
+                    let start = i + 1;
+                    i = start;
+                    while opts.get(i).is_some_and(|x| x.split('-').all(|a| a.parse::<Ipv4Addr>().is_ok())) {
+                        i += 1;
+                    }
+                    if i == start {
+                        return Unrecognised;
+                    }
+                    continue;
+                }
                 _ => return Unrecognised,
             }
             i += 2;
@@ -474,7 +495,15 @@ impl Parser {
 /// even in `line_notes`.
 fn holds_secret(line: &str) -> bool {
     let l = line.to_ascii_lowercase();
-    ["password", "pre-shared-key", "community", "secret", "auth myname", "auth username", "login user", "xauth", "auth on"].iter().any(|k| l.contains(k))
+    ["password", "pre-shared-key", "community", "secret", "auth myname", "auth username", "login user", "xauth", "auth on", "server user", "smtp-auth"]
+        .iter()
+        .any(|k| l.contains(k))
+}
+
+/// `ip IF ospf area A authkey=K` / `md5key=K`: kept out of the notes, but
+/// the area itself is still modelled.
+fn ospf_key(line: &str) -> bool {
+    line.contains("authkey=") || line.contains("md5key=")
 }
 
 /// Text after the first `n` whitespace-separated words.

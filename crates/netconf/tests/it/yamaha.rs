@@ -280,3 +280,18 @@ fn mutated_configs_never_panic_and_account_every_line() {
     }
     assert!(parsed > 300, "only {parsed} mutated configs reached the YAMAHA parser");
 }
+
+#[test]
+fn older_and_rarer_forms() {
+    let text = "pp select 3\n pp name PRV/1/1/5/0/0/0:isp\n ip pp address 198.51.100.7/32\n ip pp ospf area 0 authkey=ospfKey1\npp select none\nip lan1 ospf area 0.0.0.1 md5key=1,md5Key2\ndhcp scope 1 192.168.1.2-192.168.1.200/24 except 192.168.1.50 192.168.1.60-192.168.1.69 gateway 192.168.1.1 expire 72:00\nip lan1 secure filter name LAN-IN\nbgp use on\nbgp import 65001 static filter 1\n";
+    let d = parse("z.conf", text);
+    assert_eq!(iface(&d, "pp 3").description.as_deref(), Some("PRV/1/1/5/0/0/0:isp"));
+    let ospf: Vec<(&str, Option<&str>, usize)> = d.routing_networks.iter().map(|r| (r.prefix.as_str(), r.area.as_deref(), r.line)).collect();
+    assert_eq!(ospf, [("198.51.100.7/32", Some("0"), 4)]);
+    assert_eq!(d.dhcp_scopes[0].gateway.as_deref(), Some("192.168.1.1"));
+    // LAN1 has no address here, so its OSPF line is not modelled, and its key is not kept.
+    let notes: Vec<(usize, LineClass)> = d.line_notes.iter().map(|n| (n.line, n.class)).collect();
+    assert_eq!(notes, [(8, LineClass::Unmodelled), (9, LineClass::Unmodelled), (10, LineClass::Unmodelled)]);
+    let json = serde_json::to_string(&d).unwrap();
+    assert!(!json.contains("ospfKey1") && !json.contains("md5Key2"));
+}
