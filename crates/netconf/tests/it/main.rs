@@ -2,3 +2,4 @@
 
 mod robust;
 mod samples;
+mod yamaha;
