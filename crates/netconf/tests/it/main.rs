@@ -1,1 +1,2 @@
 //! Integration tests of lanward-netconf.
+mod fortios;
