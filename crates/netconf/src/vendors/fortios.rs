@@ -25,6 +25,9 @@ const MAX_CONTINUATION: usize = 5000;
 /// A policy's entries are the product of its sources, destinations and
 /// services; bounded so a hostile file cannot make the model explode.
 const MAX_ENTRIES_PER_POLICY: usize = 4096;
+/// Resolving and expanding policies, all told (addresses, services and
+/// entries counted alike): bounds the work a hostile file can cause.
+const MAX_POLICY_WORK: usize = 1 << 20;
 /// Groups may nest (and, in a broken file, loop).
 const MAX_GROUP_DEPTH: usize = 16;
 
@@ -146,11 +149,12 @@ pub fn parse(lines: &[&str]) -> Device {
         }
     }
     // After the interfaces: policies attach themselves to them.
+    let mut work = MAX_POLICY_WORK;
     for s in sections.iter().filter(|s| s.path() == "firewall policy") {
-        policies(s, &objects, &mut device, &mut acc);
+        policies(s, &objects, &mut work, &mut device, &mut acc);
     }
     device.vrfs = {
-        let mut v: Vec<String> = device.interfaces.iter().filter_map(|i| i.vrf.clone()).collect();
+        let mut v: Vec<String> = device.interfaces.iter().filter_map(|i| i.vrf.clone()).chain(device.static_routes.iter().filter_map(|r| r.vrf.clone())).collect();
         v.sort();
         v.dedup();
         v
@@ -226,6 +230,8 @@ fn quote_open_after(s: &str, mut open: bool) -> bool {
 /// at the end of input (or by the next `edit`/`end` that implies it).
 fn build_tree(lines: &[&str], acc: &mut Accounting) -> Block {
     let mut stack: Vec<Block> = vec![Block::new(Vec::new(), false, 0)];
+    // Tables opened past MAX_DEPTH, still open: skipped whole, `end` for `end`.
+    let mut overflow = 0usize;
     let mut i = 0;
     while i < lines.len() {
         let n = i + 1;
@@ -238,10 +244,19 @@ fn build_tree(lines: &[&str], acc: &mut Accounting) -> Block {
         }
         let (mut words, open) = tokenize(text);
         let verb = words.first().map(|w| w.to_ascii_lowercase()).unwrap_or_default();
+        if overflow > 0 || (verb == "config" && stack.len() > MAX_DEPTH) {
+            match verb.as_str() {
+                "config" => overflow += 1,
+                "end" => overflow -= 1,
+                _ => {}
+            }
+            acc.mark(n, LineClass::Unrecognised);
+            continue;
+        }
         let in_table = stack.len() > 1;
         let top_is_edit = stack.last().is_some_and(|b| b.edit);
         match verb.as_str() {
-            "config" if words.len() > 1 && stack.len() <= MAX_DEPTH => {
+            "config" if words.len() > 1 => {
                 words.remove(0);
                 stack.push(Block::new(words, false, n));
             }
@@ -906,7 +921,7 @@ fn ippools(s: &Block, device: &mut Device, acc: &mut Accounting) {
 
 /// One ACL per policy, in the order FortiOS evaluates them (as written, not
 /// by id); entries are sources × destinations × services.
-fn policies(s: &Block, objects: &Objects, device: &mut Device, acc: &mut Accounting) {
+fn policies(s: &Block, objects: &Objects, work: &mut usize, device: &mut Device, acc: &mut Accounting) {
     mark_frame(s, acc, LineClass::Modelled);
     for e in s.edits() {
         let id = e.name().to_string();
@@ -926,7 +941,8 @@ fn policies(s: &Block, objects: &Objects, device: &mut Device, acc: &mut Account
         let negated = ["srcaddr-negate", "dstaddr-negate", "service-negate"].iter().any(|k| e.value(k).is_some_and(|v| v.eq_ignore_ascii_case("enable")));
 
         let mut entries = Vec::new();
-        if !negated {
+        // Past the work budget a policy keeps its name, not its entries (lines unmodelled).
+        if !negated && *work > 0 {
             let resolve_addrs = |key: &str, acc: &mut Accounting| {
                 let mut all = Vec::new();
                 let mut ok = true;
@@ -951,14 +967,16 @@ fn policies(s: &Block, objects: &Objects, device: &mut Device, acc: &mut Account
             }
             mark_opt(e.get("service"), acc, if ok { LineClass::Modelled } else { LineClass::Unmodelled });
 
+            *work = work.saturating_sub(sources.len() + destinations.len() + services.len());
             let srcintf = e.values("srcintf").join(",");
             let dstintf = e.values("dstintf").join(",");
             'product: for (sn, sp) in &sources {
                 for (dn, dp) in &destinations {
                     for (svn, svc) in &services {
-                        if entries.len() >= MAX_ENTRIES_PER_POLICY {
+                        if entries.len() >= MAX_ENTRIES_PER_POLICY || *work == 0 {
                             break 'product;
                         }
+                        *work -= 1;
                         entries.push(AclEntry {
                             action: action.to_string(),
                             protocol: svc.protocol.clone(),

@@ -412,13 +412,31 @@ fn mutated_input_never_panics_and_accounts_every_line() {
 }
 
 #[test]
-fn deep_nesting_and_huge_products_are_bounded() {
-    let mut lines: Vec<String> = (0..5000).map(|i| format!("config system x{i}")).collect();
-    lines.push("config firewall addrgrp".into());
-    // A group that contains itself twice: expansion must stop.
-    lines.extend(["    edit \"G\"", "        set member \"G\" \"G\"", "    next", "end"].map(String::from));
-    lines.extend(["config firewall policy", "    edit 1", "        set srcaddr \"G\"", "        set dstaddr \"G\"", "        set service \"ALL\"", "    next", "end"].map(String::from));
+fn deep_nesting_is_skipped_and_balanced() {
+    let mut lines: Vec<String> = (0..200).map(|i| format!("config system x{i}")).collect();
+    lines.extend((0..200).map(|_| "end".to_string()));
+    lines.extend(["config system global", "    set hostname \"deep\"", "end"].map(String::from));
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
     let d = parse("deep.conf", &conf(&refs));
     assert_eq!(total(&d.coverage), lines.len() + 1);
+    assert_eq!(d.hostname, "deep", "the skipped tables' `end`s do not close the wrong blocks");
+    // Past the depth limit: unrecognised, `config` and `end` alike.
+    assert_eq!(class_of(&d, 2 + 100), Some(LineClass::Unrecognised));
+    assert_eq!(class_of(&d, 2 + 250), Some(LineClass::Unrecognised));
+    assert_eq!(class_of(&d, 2), Some(LineClass::Unmodelled));
+}
+
+#[test]
+fn group_loops_and_huge_products_are_bounded() {
+    let mut lines: Vec<String> = ["config firewall addrgrp", "    edit \"G\"", "        set member \"G\" \"G\" \"G\"", "    next", "end", "config firewall policy"].map(String::from).to_vec();
+    for id in 1..=2000 {
+        lines.extend([format!("    edit {id}"), "        set srcaddr \"G\"".into(), "        set dstaddr \"G\"".into(), "        set service \"ALL\" \"DNS\"".into(), "    next".into()]);
+    }
+    lines.push("end".into());
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let d = parse("bomb.conf", &conf(&refs));
+    assert_eq!(total(&d.coverage), lines.len() + 1);
+    assert_eq!(d.acls.len(), 2000);
+    assert!(d.acls.iter().all(|a| a.entries.len() <= 4096));
+    assert!(d.acls.iter().map(|a| a.entries.len()).sum::<usize>() <= 1 << 20);
 }
