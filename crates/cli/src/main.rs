@@ -6,6 +6,7 @@ mod demo;
 mod deploy;
 mod ledger;
 mod net;
+mod net_change;
 mod logs;
 mod table;
 

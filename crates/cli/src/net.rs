@@ -15,6 +15,24 @@ pub enum NetCmd {
         #[arg(long)]
         json: bool,
     },
+    /// 2 つの版の差分 (secrets redacted; text diff and the changes in words)
+    Diff {
+        old: PathBuf,
+        new: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// ポートを別の VLAN に移すコマンドを作る (e.g. --move "SW-HQ-3F Gi1/0/5 120")
+    Move {
+        paths: Vec<PathBuf>,
+        #[arg(long = "move")]
+        moves: Vec<String>,
+        /// 1 行に 1 件 (機器 ポート VLAN) のファイル
+        #[arg(long = "moves")]
+        file: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// 行ごとの解釈状況 (modelled / ignored / not yet modelled / unrecognised, with line numbers)
     Coverage {
         paths: Vec<PathBuf>,
@@ -90,6 +108,8 @@ pub fn run(cmd: NetCmd) -> Result<()> {
             }
             Ok(())
         }
+        NetCmd::Diff { old, new, json } => crate::net_change::diff(&old, &new, json),
+        NetCmd::Move { paths, moves, file, json } => crate::net_change::moves(&paths, &moves, file.as_deref(), json),
         NetCmd::Coverage { paths, lines } => {
             let (devices, errors) = load(&paths)?;
             println!("{:<24} {:<28} {:>8} {:>8} {:>8} {:>8}", "機器", "種類", "解釈", "無視", "未対応", "不明");

@@ -15,6 +15,7 @@
 //! line accounting for any text (fuzzed).
 
 pub mod analysis;
+pub mod changes;
 pub mod history;
 pub mod model;
 mod vendors;

@@ -12,6 +12,7 @@ mod faults;
 mod ledger;
 mod mail;
 mod net;
+mod net_change;
 mod roles;
 mod support;
 mod users_audit;

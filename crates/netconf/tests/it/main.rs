@@ -1,5 +1,6 @@
 //! Integration tests of lanward-netconf.
 
+mod changes;
 mod fortios;
 mod history;
 mod robust;
