@@ -33,6 +33,20 @@ pub enum NetCmd {
         #[arg(long)]
         json: bool,
     },
+    /// 到達性: SRC から DST に届くか (routes and ACLs from the configs)
+    Reach {
+        /// The config files or folder.
+        #[arg(long = "configs", required = true)]
+        paths: Vec<PathBuf>,
+        src: std::net::Ipv4Addr,
+        dst: std::net::Ipv4Addr,
+        #[arg(long, default_value = "tcp")]
+        proto: String,
+        #[arg(long)]
+        port: Option<u16>,
+        #[arg(long)]
+        json: bool,
+    },
     /// 行ごとの解釈状況 (modelled / ignored / not yet modelled / unrecognised, with line numbers)
     Coverage {
         paths: Vec<PathBuf>,
@@ -108,6 +122,7 @@ pub fn run(cmd: NetCmd) -> Result<()> {
             }
             Ok(())
         }
+        NetCmd::Reach { paths, src, dst, proto, port, json } => crate::net_change::reach(&paths, src, dst, &proto, port, json),
         NetCmd::Diff { old, new, json } => crate::net_change::diff(&old, &new, json),
         NetCmd::Move { paths, moves, file, json } => crate::net_change::moves(&paths, &moves, file.as_deref(), json),
         NetCmd::Coverage { paths, lines } => {

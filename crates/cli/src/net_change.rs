@@ -82,3 +82,31 @@ pub fn moves(paths: &[PathBuf], moves: &[String], file: Option<&Path>, json: boo
     }
     Ok(())
 }
+
+/// Walks routes and ACLs from SRC to DST and says where it goes or stops.
+pub fn reach(paths: &[PathBuf], src: std::net::Ipv4Addr, dst: std::net::Ipv4Addr, proto: &str, port: Option<u16>, json: bool) -> Result<()> {
+    let proto: &'static str = match proto {
+        "tcp" => "tcp",
+        "udp" => "udp",
+        "icmp" => "icmp",
+        "ip" | "any" => "ip",
+        other => bail!("--proto {other}: tcp, udp, icmp, ip のどれかです"),
+    };
+    let (devices, errors) = crate::net::load(paths)?;
+    for e in &errors {
+        eprintln!("エラー: {}", e.message);
+    }
+    let r = lanward_netconf::reach::reach(&devices, &lanward_netconf::reach::Flow { src, dst, proto, port });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    for h in &r.hops {
+        println!("{} [{} → {}] {}", h.device, h.ingress.as_deref().unwrap_or("-"), h.egress.as_deref().unwrap_or("-"), h.note);
+    }
+    match &r.reason {
+        None => println!("到達します ({src} → {dst} {proto}{})", port.map(|p| format!("/{p}")).unwrap_or_default()),
+        Some(why) => println!("到達しません: {why}"),
+    }
+    Ok(())
+}

@@ -18,6 +18,7 @@ pub mod analysis;
 pub mod changes;
 pub mod history;
 pub mod model;
+pub mod reach;
 mod vendors;
 
 pub use model::*;
