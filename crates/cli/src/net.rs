@@ -82,10 +82,33 @@ fn display(base: &[PathBuf], p: &Path) -> String {
 
 /// Parses every file; a file that cannot be parsed is reported and the rest go on.
 pub fn load(paths: &[PathBuf]) -> Result<(Vec<lanward_netconf::Device>, Vec<FileError>)> {
+    load_with_links(paths).map(|(d, e, _)| (d, e))
+}
+
+/// [`load`], and the links the folder supplies: `cabling.csv` (device,
+/// port, peer, peer_port) and `DEVICE.lldp` / `DEVICE.cdp` neighbour tables.
+pub fn load_with_links(paths: &[PathBuf]) -> Result<(Vec<lanward_netconf::Device>, Vec<FileError>, Vec<lanward_netconf::links::Link>)> {
     let mut devices = Vec::new();
     let mut errors = Vec::new();
+    let mut tables: Vec<(String, String)> = Vec::new();
+    let mut links = Vec::new();
     for f in files(paths)? {
         let name = display(paths, &f);
+        let file_name = f.file_name().and_then(|n| n.to_str()).unwrap_or("").to_ascii_lowercase();
+        if file_name == "cabling.csv" || file_name == "配線表.csv" {
+            let text = std::fs::read(&f).ok().and_then(|b| lanward_netconf::decode(&name, &b).ok()).unwrap_or_default();
+            match lanward_netconf::links::parse_cabling(&text) {
+                Ok(l) => links.extend(l),
+                Err(e) => errors.push(FileError { message: format!("{name}: {e}"), file: name }),
+            }
+            continue;
+        }
+        if file_name.ends_with(".lldp") || file_name.ends_with(".cdp") {
+            let text = std::fs::read(&f).ok().and_then(|b| lanward_netconf::decode(&name, &b).ok()).unwrap_or_default();
+            let device = f.file_stem().and_then(|s| s.to_str()).unwrap_or("").to_string();
+            tables.push((device, text));
+            continue;
+        }
         match std::fs::read(&f) {
             Ok(bytes) => match lanward_netconf::parse_config(&name, &bytes) {
                 Ok(d) => devices.push(d),
@@ -94,14 +117,20 @@ pub fn load(paths: &[PathBuf]) -> Result<(Vec<lanward_netconf::Device>, Vec<File
             Err(e) => errors.push(FileError { message: format!("{name}: 読めません ({e})"), file: name }),
         }
     }
-    Ok((devices, errors))
+    for (device, text) in tables {
+        match devices.iter().find(|d| d.hostname.eq_ignore_ascii_case(&device)) {
+            Some(d) => links.extend(lanward_netconf::links::parse_neighbors(d, &text)),
+            None => errors.push(FileError { file: format!("{device}.lldp"), message: format!("{device}.lldp: 機器 {device} の設定がありません (neighbour table of an unknown device)") }),
+        }
+    }
+    Ok((devices, errors, links))
 }
 
 pub fn run(cmd: NetCmd) -> Result<()> {
     match cmd {
         NetCmd::Analyze { paths, json } => {
-            let (devices, errors) = load(&paths)?;
-            let a = analysis::analyse(devices, errors);
+            let (devices, errors, links) = load_with_links(&paths)?;
+            let a = analysis::analyse_with_links(devices, errors, links);
             if json {
                 println!("{}", serde_json::to_string_pretty(&a)?);
                 return Ok(());

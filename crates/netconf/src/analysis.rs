@@ -299,6 +299,10 @@ pub struct Analysis {
     pub l3_edges: Vec<L3Edge>,
     pub vlans: Vec<VlanRow>,
     pub checks: Vec<Check>,
+    /// Physical links (LLDP/CDP tables, cabling file, descriptions).
+    pub links: Vec<crate::links::Link>,
+    /// Per VLAN, the groups of devices it connects (more than one: split).
+    pub l2_domains: BTreeMap<u16, Vec<Vec<String>>>,
     /// Files that could not be parsed, with why (the rest is analysed).
     pub errors: Vec<FileError>,
 }
@@ -317,9 +321,19 @@ pub struct DeviceOut {
 }
 
 pub fn analyse(devices: Vec<Device>, errors: Vec<FileError>) -> Analysis {
+    analyse_with_links(devices, errors, Vec::new())
+}
+
+/// [`analyse`] with links the operator supplied (LLDP tables, cabling);
+/// links named by interface descriptions are added.
+pub fn analyse_with_links(devices: Vec<Device>, errors: Vec<FileError>, mut links: Vec<crate::links::Link>) -> Analysis {
     let l3_edges = l3_edges(&devices);
     let vlans = vlan_table(&devices);
-    let checks = checks(&devices);
+    let mut checks = checks(&devices);
+    links.extend(crate::links::from_descriptions(&devices));
+    let links = crate::links::merge(&devices, links);
+    checks.extend(crate::links::link_checks(&devices, &links));
+    let l2_domains = crate::links::l2_domains(&devices, &links);
     let devices = devices.into_iter().map(|d| DeviceOut { routes: routes(&d), device: d }).collect();
-    Analysis { devices, l3_edges, vlans, checks, errors }
+    Analysis { devices, l3_edges, vlans, checks, links, l2_domains, errors }
 }

@@ -17,6 +17,7 @@
 pub mod analysis;
 pub mod changes;
 pub mod history;
+pub mod links;
 pub mod model;
 pub mod reach;
 mod vendors;

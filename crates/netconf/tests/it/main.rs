@@ -3,6 +3,7 @@
 mod changes;
 mod fortios;
 mod history;
+mod links;
 mod reach;
 mod robust;
 mod samples;
