@@ -1,5 +1,6 @@
 //! Integration tests of lanward-netconf.
 
+mod dialects;
 mod fortios;
 mod robust;
 mod samples;
