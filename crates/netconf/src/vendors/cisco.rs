@@ -292,7 +292,7 @@ fn starts_with_any(text: &str, list: &[&str]) -> bool {
 fn dialect_top(vendor: Vendor, lower: &str) -> Option<LineClass> {
     let (ignored, unmodelled): (&[&str], &[&str]) = match vendor {
         Vendor::AlliedWarePlus => (&[], &["log", "ssh", "ip domain-lookup", "no ip domain-lookup", "lacp", "atmf", "ecofriendly", "loop-protection", "no spanning-tree", "ip dhcp-relay", "no lldp"]),
-        Vendor::AlaxalaAx => (&[], &["axrp", "loop-detection", "efmoam", "lacp", "no spanning-tree", "gsrp", "flow", "ip domain", "ip default-gateway"]),
+        Vendor::AlaxalaAx => (&[], &["axrp", "loop-detection", "efmoam", "lacp", "no spanning-tree", "gsrp", "flow"]),
         Vendor::NecIx => (
             &["timezone"],
             &["ip ufs-cache", "ike", "ipsec", "ppp", "proxy-dns", "telnet-server", "http-server", "ssh-server", "device", "watch-group", "network-monitor", "syslog", "snmp-agent", "ip dhcp enable", "ip dhcp profile", "ip napt", "nat", "ip host", "web-console", "dns", "ip fragment-cache"],
@@ -314,7 +314,7 @@ fn dialect_top(vendor: Vendor, lower: &str) -> Option<LineClass> {
 fn dialect_iface_unmodelled(vendor: Vendor, text: &str) -> bool {
     let list: &[&str] = match vendor {
         Vendor::AlliedWarePlus => &["ip dhcp-relay", "thrash-limiting", "loop-protection", "lacp", "polarity", "ecofriendly", "switchport enable"],
-        Vendor::AlaxalaAx => &["loop-detection", "lacp", "efmoam", "axrp", "switchport mac", "switchport isolation", "mac access-group", "link"],
+        Vendor::AlaxalaAx => &["loop-detection", "lacp", "efmoam", "axrp", "switchport mac", "switchport isolation", "mac access-group"],
         Vendor::NecIx => &["ip unnumbered", "ipsec", "ip napt", "ip dhcp", "ppp", "pppoe-client", "ike", "bridge-group", "auto-connect", "ip ufs-cache"],
         _ => return false,
     };
@@ -332,12 +332,14 @@ fn expand_ports(name: &str, vendor: Vendor) -> Option<Vec<String>> {
     }
     let mut out = Vec::new();
     for part in name.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let Some((from, to)) = part.split_once('-') else {
+        // Only `NAME<digits>-<digits or NAME>` is a range; other names with a dash are kept as written.
+        let range = part.split_once('-').and_then(|(from, to)| from.find(|c: char| c.is_ascii_digit()).map(|p| (from, to, p)));
+        let is_range = |(from, to, p): &(&str, &str, usize)| to.starts_with(|c: char| c.is_ascii_digit()) || *p > 0 && from.get(..*p).is_some_and(|prefix| to.starts_with(prefix));
+        let Some((from, to, prefix_len)) = range.filter(is_range) else {
             out.push(part.to_string());
             continue;
         };
         // `port1.0.1-1.0.24`: same stack member and slot, a run of the last number.
-        let prefix_len = from.find(|c: char| c.is_ascii_digit())?;
         let (prefix, from_num) = from.split_at(prefix_len);
         let to_num = to.strip_prefix(prefix).unwrap_or(to);
         let (from_head, a) = from_num.rsplit_once('.').unwrap_or(("", from_num));

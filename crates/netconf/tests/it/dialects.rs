@@ -139,6 +139,10 @@ fn awplus_malformed_port_ranges_are_named_not_guessed() {
         assert_eq!(unrecognised(&d).iter().map(|n| n.line).collect::<Vec<_>>(), [4], "{bad}");
         assert_eq!(total(d.coverage), 6);
     }
+    // A dash that is no range keeps the name as written.
+    let d = parse("x.cfg", "interface port1.0.1\n switchport\n!\ninterface eth-mgmt\n ip address 192.168.1.1/24\n");
+    assert_eq!(d.interfaces.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(), ["port1.0.1", "eth-mgmt"]);
+    assert!(unrecognised(&d).is_empty(), "{:?}", d.line_notes);
     // Ranges that are fine, mixed with single ports and another member's ports.
     let d = parse("x.cfg", "interface port1.0.1\n switchport\n!\ninterface port1.0.2-port1.0.3,port2.0.1,port2.0.5-2.0.6\n switchport mode access\n");
     assert_eq!(d.interfaces.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(), ["port1.0.1", "port1.0.2", "port1.0.3", "port2.0.1", "port2.0.5", "port2.0.6"]);
