@@ -340,7 +340,7 @@ fn expand_ports(name: &str, vendor: Vendor) -> Option<Vec<String>> {
             continue;
         };
         // `port1.0.1-1.0.24`: same stack member and slot, a run of the last number.
-        let (prefix, from_num) = from.split_at(prefix_len);
+        let (prefix, from_num) = from.split_at_checked(prefix_len)?;
         let to_num = to.strip_prefix(prefix).unwrap_or(to);
         let (from_head, a) = from_num.rsplit_once('.').unwrap_or(("", from_num));
         let (to_head, b) = to_num.rsplit_once('.').unwrap_or(("", to_num));
