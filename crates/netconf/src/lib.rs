@@ -60,35 +60,55 @@ pub fn decode(file: &str, bytes: &[u8]) -> Result<String, ConfigError> {
 }
 
 /// The vendor, from what the text says about itself.
+///
+/// Cisco IOS, AW+, AX and IX share the Cisco-like syntax, so lines any of
+/// them could write (`!`, `hostname`, `ip route`) only score the family;
+/// which member it is comes from each one's own markers (IOS's
+/// `interface Gi1/0/1`, AW+'s `port1.0.1`, AX's `gigabitethernet 0/1`,
+/// IX's `GigaEthernet0.0`), with IOS when none is present.
 pub fn detect_vendor(text: &str) -> Vendor {
-    let mut score = [0i32; 6];
+    // [generic Cisco-like, IOS, AW+, AX, IX, YAMAHA, FortiOS]
+    let mut score = [0i32; 7];
     for line in text.lines().take(5000) {
         let l = line.trim();
+        let indented = line.starts_with([' ', '\t']);
         let lower = l.to_ascii_lowercase();
+        let words: Vec<&str> = lower.split_whitespace().collect();
         if lower.starts_with("#config-version=fg") || lower == "config system global" || lower.starts_with("config firewall policy") {
-            score[5] += 10;
+            score[6] += 10;
         }
-        if lower.starts_with("pp select") || lower.starts_with("tunnel select") || lower.starts_with("ip lan1 address") || lower.starts_with("# rtx") || lower.starts_with("ip filter ") {
-            score[4] += 5;
+        // YAMAHA's filters are top-level; IX's indented `ip filter NAME 1 in` applies an ACL.
+        if lower.starts_with("pp select") || lower.starts_with("tunnel select") || lower.starts_with("ip lan1 address") || lower.starts_with("# rtx") || (!indented && lower.starts_with("ip filter ")) {
+            score[5] += 5;
         }
-        if lower.starts_with("interface port1.") || lower.contains("awplus") || lower.starts_with("interface port") && lower.contains('.') {
-            score[1] += 5;
-        }
-        if lower.starts_with("interface gigaethernet") || lower.starts_with("interface fastethernet0.") || lower.contains("nec portable internetwork") || lower.starts_with("ip route default") {
-            score[3] += 5;
-        }
-        if lower.starts_with("interface gigabitethernet ") || lower.starts_with("interface port-channel ") || lower.contains(" ax") && lower.starts_with("!") || lower.starts_with("interface tengigabitethernet ") {
+        if lower.starts_with("interface port1.") || lower.contains("awplus") || lower.starts_with("interface port") && lower.contains('.') || lower == "vlan database" || lower.starts_with("static-channel-group ") || lower == "switchport trunk native vlan none" || words.first() == Some(&"interface") && words.get(1).is_some_and(|n| n.strip_prefix("sa").is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))) {
             score[2] += 5;
         }
-        if lower.starts_with("version 1") || lower.starts_with("interface gigabitethernet") && !lower.starts_with("interface gigabitethernet ") || lower.starts_with("interface vlan") || lower.starts_with("ip route ") || lower.starts_with("switchport mode") || lower == "!" || lower.starts_with("hostname ") {
+        // YAMAHA writes `ip route default gateway ...`.
+        if lower.starts_with("interface gigaethernet") || lower.starts_with("interface fastethernet0.") || lower.contains("nec portable internetwork") || lower.starts_with("ip route default") && words.get(3) != Some(&"gateway") || lower.starts_with("ip ufs-cache") || lower.starts_with("proxy-dns ") {
+            score[4] += 5;
+        }
+        if lower.starts_with("interface gigabitethernet ") || lower.starts_with("interface port-channel ") || lower.contains(" ax") && lower.starts_with("!") || lower.starts_with("interface tengigabitethernet ") || lower.starts_with("interface vlan ") || lower.starts_with("hostname \"") || lower.starts_with("#last modified by") {
+            score[3] += 5;
+        }
+        // IOS names ports `GigabitEthernet1/0/1`: a slash, no space.
+        if lower.starts_with("version 1") || lower == "boot-start-marker" || lower.starts_with("building configuration") || lower.starts_with("current configuration :") || words.len() == 2 && words.first() == Some(&"interface") && words.get(1).is_some_and(|n| n.contains('/')) {
+            score[1] += 5;
+        }
+        if lower.starts_with("interface vlan") || lower.starts_with("ip route ") || lower.starts_with("switchport mode") || lower == "!" || lower.starts_with("hostname ") {
             score[0] += 1;
         }
     }
-    let (best, &points) = score.iter().enumerate().max_by_key(|(i, s)| (**s, -(*i as i32))).unwrap_or((0, &0));
+    let dialects = [(score[1], Vendor::CiscoIos), (score[2], Vendor::AlliedWarePlus), (score[3], Vendor::AlaxalaAx), (score[4], Vendor::NecIx)];
+    // Ties go to the earlier entry: IOS before its dialects.
+    let (dialect_points, dialect) = dialects.iter().fold((0, Vendor::CiscoIos), |best, &(s, v)| if s > best.0 { (s, v) } else { best });
+    let family = score[0] + dialect_points;
+    let candidates = [(family, dialect), (score[5], Vendor::YamahaRtx), (score[6], Vendor::FortiOs)];
+    let (points, vendor) = candidates.iter().fold((0, Vendor::Unknown), |best, &(s, v)| if s > best.0 { (s, v) } else { best });
     if points == 0 {
         return Vendor::Unknown;
     }
-    [Vendor::CiscoIos, Vendor::AlliedWarePlus, Vendor::AlaxalaAx, Vendor::NecIx, Vendor::YamahaRtx, Vendor::FortiOs][best]
+    vendor
 }
 
 /// Parses one file: decode, detect, parse. The result always accounts for

@@ -218,6 +218,62 @@ fn acl_entry(text: &str, line: usize, standard: bool) -> Option<AclEntry> {
     Some(AclEntry { action: action.into(), protocol, source, destination, ports, text: text.to_string(), line })
 }
 
+/// NEC IX's address: `any`, `A.B.C.D/len` or a bare host `A.B.C.D`.
+fn ix_addr(tok: &str) -> Option<String> {
+    if tok == "any" {
+        return Some("any".into());
+    }
+    if tok.contains('/') {
+        return network_of(tok);
+    }
+    let a: std::net::Ipv4Addr = tok.parse().ok()?;
+    Some(format!("{a}/32"))
+}
+
+/// NEC IX entry after the list's name: `permit|deny PROTO src A [sport
+/// any|OP P] dest B [dport any|OP P]`. Keywords, unlike IOS's positions.
+fn ix_acl_entry(t: &[&str], text: &str, line: usize) -> Option<AclEntry> {
+    let action = *t.first()?;
+    if action != "permit" && action != "deny" {
+        return None;
+    }
+    let protocol = t.get(1)?.to_string();
+    let (mut source, mut destination, mut ports) = (None, None, None);
+    let mut i = 2;
+    while let Some(&kw) = t.get(i) {
+        match kw {
+            "src" => {
+                source = Some(ix_addr(t.get(i + 1)?)?);
+                i += 2;
+            }
+            "dest" => {
+                destination = Some(ix_addr(t.get(i + 1)?)?);
+                i += 2;
+            }
+            "sport" | "dport" => {
+                i += 1;
+                let p = if t.get(i) == Some(&"any") {
+                    i += 1;
+                    None
+                } else {
+                    // Same operators as IOS (`eq 80`, `range 1024 65535`).
+                    let before = i;
+                    let p = acl_ports(t, &mut i)?;
+                    if i == before {
+                        return None;
+                    }
+                    p
+                };
+                if kw == "dport" {
+                    ports = p;
+                }
+            }
+            _ => return None,
+        }
+    }
+    Some(AclEntry { action: action.into(), protocol, source: source?, destination: destination?, ports, text: text.to_string(), line })
+}
+
 /// Top-level commands known and deliberately not modelled (no facts for
 /// the analyses), or ignored outright (noise, secrets).
 const IGNORED_TOP: &[&str] = &["!", "end", "version", "service", "boot-start-marker", "boot-end-marker", "building configuration", "current configuration", "last configuration change", "nvram config last updated", "ntp clock-period", "exit", "enable secret", "enable password", "username", "clock", "no service"];
@@ -231,6 +287,76 @@ fn starts_with_any(text: &str, list: &[&str]) -> bool {
     list.iter().any(|p| lower.strip_prefix(p).is_some_and(|rest| rest.is_empty() || !rest.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-')))
 }
 
+/// Top-level commands only a dialect writes, known and not modelled. Kept
+/// apart from the IOS lists so IOS's accounting does not change.
+fn dialect_top(vendor: Vendor, lower: &str) -> Option<LineClass> {
+    let (ignored, unmodelled): (&[&str], &[&str]) = match vendor {
+        Vendor::AlliedWarePlus => (&[], &["log", "ssh", "ip domain-lookup", "no ip domain-lookup", "lacp", "atmf", "ecofriendly", "loop-protection", "no spanning-tree", "ip dhcp-relay", "no lldp"]),
+        Vendor::AlaxalaAx => (&[], &["axrp", "loop-detection", "efmoam", "lacp", "no spanning-tree", "gsrp", "flow"]),
+        Vendor::NecIx => (
+            &["timezone"],
+            &["ip ufs-cache", "ike", "ipsec", "ppp", "proxy-dns", "telnet-server", "http-server", "ssh-server", "device", "watch-group", "network-monitor", "syslog", "snmp-agent", "ip dhcp enable", "ip dhcp profile", "ip napt", "nat", "ip host", "web-console", "dns", "ip fragment-cache"],
+        ),
+        _ => return None,
+    };
+    if starts_with_any(lower, ignored) {
+        return Some(LineClass::Ignored);
+    }
+    if starts_with_any(lower, unmodelled) {
+        // IX writes pre-shared keys on the line itself (`ike policy P peer A key K`): a secret, kept out of the notes.
+        let secret = lower.split_whitespace().any(|w| matches!(w, "key" | "password" | "secret"));
+        return Some(if secret { LineClass::Ignored } else { LineClass::Unmodelled });
+    }
+    None
+}
+
+/// Interface sub-commands only a dialect writes, known and not modelled.
+fn dialect_iface_unmodelled(vendor: Vendor, text: &str) -> bool {
+    let list: &[&str] = match vendor {
+        Vendor::AlliedWarePlus => &["ip dhcp-relay", "thrash-limiting", "loop-protection", "lacp", "polarity", "ecofriendly", "switchport enable"],
+        Vendor::AlaxalaAx => &["loop-detection", "lacp", "efmoam", "axrp", "switchport mac", "switchport isolation", "mac access-group"],
+        Vendor::NecIx => &["ip unnumbered", "ipsec", "ip napt", "ip dhcp", "ppp", "pppoe-client", "ike", "bridge-group", "auto-connect", "ip ufs-cache"],
+        _ => return false,
+    };
+    starts_with_any(text, list)
+}
+
+/// AW+ names several ports in one header (`port1.0.1-1.0.24,port1.0.26`):
+/// one name per port. `None` if a range is malformed; other names, and
+/// every name of the other vendors, are returned as written.
+fn expand_ports(name: &str, vendor: Vendor) -> Option<Vec<String>> {
+    // A mutated header must not make millions of interfaces.
+    const MAX_PORTS: usize = 4096;
+    if vendor != Vendor::AlliedWarePlus || name.contains(' ') {
+        return Some(vec![name.to_string()]);
+    }
+    let mut out = Vec::new();
+    for part in name.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        // Only `NAME<digits>-<digits or NAME>` is a range; other names with a dash are kept as written.
+        let range = part.split_once('-').and_then(|(from, to)| from.find(|c: char| c.is_ascii_digit()).map(|p| (from, to, p)));
+        let is_range = |(from, to, p): &(&str, &str, usize)| to.starts_with(|c: char| c.is_ascii_digit()) || *p > 0 && from.get(..*p).is_some_and(|prefix| to.starts_with(prefix));
+        let Some((from, to, prefix_len)) = range.filter(is_range) else {
+            out.push(part.to_string());
+            continue;
+        };
+        // `port1.0.1-1.0.24`: same stack member and slot, a run of the last number.
+        let (prefix, from_num) = from.split_at_checked(prefix_len)?;
+        let to_num = to.strip_prefix(prefix).unwrap_or(to);
+        let (from_head, a) = from_num.rsplit_once('.').unwrap_or(("", from_num));
+        let (to_head, b) = to_num.rsplit_once('.').unwrap_or(("", to_num));
+        let (a, b): (u32, u32) = (a.parse().ok()?, b.parse().ok()?);
+        if from_head != to_head || a > b || (b - a) as usize >= MAX_PORTS {
+            return None;
+        }
+        let head = if from_head.is_empty() { String::new() } else { format!("{from_head}.") };
+        out.extend((a..=b).map(|n| format!("{prefix}{head}{n}")));
+        if out.len() > MAX_PORTS {
+            return None;
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
 pub fn parse(lines: &[&str], vendor: Vendor) -> Device {
     let mut acc = Accounting::new(lines.len());
     let mut d = Device::default();
@@ -238,6 +364,7 @@ pub fn parse(lines: &[&str], vendor: Vendor) -> Device {
         let t: Vec<&str> = b.text.split_whitespace().collect();
         let lower = b.text.to_ascii_lowercase();
         let first = t.first().copied().unwrap_or("");
+        let dialect_class = dialect_top(vendor, &lower);
         if b.text.is_empty() || b.text.starts_with('!') || b.text.starts_with('#') {
             acc.mark(b.line, LineClass::Ignored);
             continue;
@@ -254,9 +381,19 @@ pub fn parse(lines: &[&str], vendor: Vendor) -> Device {
                 if name.is_empty() {
                     acc.mark(b.line, LineClass::Unrecognised);
                 } else {
-                    let iface = interface(&name, &b, &mut acc, vendor);
-                    acc.mark(b.line, LineClass::Modelled);
-                    d.interfaces.push(iface);
+                    let names = expand_ports(&name, vendor);
+                    let first = names.as_ref().and_then(|n| n.first()).map_or(name.as_str(), String::as_str);
+                    // Parsed once: the block's settings are every named port's.
+                    let iface = interface(first, &b, &mut acc, vendor);
+                    match names {
+                        Some(names) => {
+                            acc.mark(b.line, LineClass::Modelled);
+                            for n in names {
+                                d.interfaces.push(Interface { name: n, ..iface.clone() });
+                            }
+                        }
+                        None => acc.mark(b.line, LineClass::Unrecognised),
+                    }
                 }
             }
             "vlan" if t.get(1).is_some_and(|s| s.chars().next().is_some_and(|c| c.is_ascii_digit())) => {
@@ -289,8 +426,16 @@ pub fn parse(lines: &[&str], vendor: Vendor) -> Device {
                     match (ct.first(), ct.get(1).and_then(|l| expand_vlan_list(l))) {
                         (Some(&"vlan"), Some(ids)) => {
                             let name = ct.iter().position(|w| *w == "name").and_then(|p| ct.get(p + 1)).map(|n| n.trim_matches('"').to_string());
+                            // `vlan 10,20 state enable` then `vlan 10 name X`: one VLAN, named by the later line.
                             for id in ids {
-                                d.vlans.push(Vlan { id, name: name.clone(), line: *line });
+                                match d.vlans.iter_mut().find(|v| v.id == id) {
+                                    Some(v) => {
+                                        if name.is_some() {
+                                            v.name = name.clone();
+                                        }
+                                    }
+                                    None => d.vlans.push(Vlan { id, name: name.clone(), line: *line }),
+                                }
                             }
                             acc.mark(*line, LineClass::Modelled);
                         }
@@ -301,6 +446,18 @@ pub fn parse(lines: &[&str], vendor: Vendor) -> Device {
             "ip" if t.get(1) == Some(&"route") => match static_route(&t[2..], b.line) {
                 Some(r) => {
                     d.static_routes.push(r);
+                    acc.mark(b.line, LineClass::Modelled);
+                }
+                None => acc.mark(b.line, LineClass::Unrecognised),
+            },
+            // NEC IX: one entry per line, `ip access-list NAME permit PROTO src A sport P dest B dport Q`.
+            "ip" if vendor == Vendor::NecIx && t.get(1) == Some(&"access-list") && t.len() >= 4 => match ix_acl_entry(&t[3..], b.text, b.line) {
+                Some(e) => {
+                    let name = t[2].to_string();
+                    match d.acls.iter_mut().find(|a| a.name == name) {
+                        Some(a) => a.entries.push(e),
+                        None => d.acls.push(Acl { name, entries: vec![e] }),
+                    }
                     acc.mark(b.line, LineClass::Modelled);
                 }
                 None => acc.mark(b.line, LineClass::Unrecognised),
@@ -415,6 +572,15 @@ pub fn parse(lines: &[&str], vendor: Vendor) -> Device {
                     // Passwords under `line vty` etc. are secrets, not facts.
                     let class = if c.starts_with("password") || c.contains(" password ") || c.starts_with("key ") { LineClass::Ignored } else { LineClass::Unmodelled };
                     acc.mark(*line, class);
+                }
+            }
+            _ if dialect_class.is_some() => {
+                let class = dialect_class.unwrap_or(LineClass::Unmodelled);
+                acc.mark(b.line, class);
+                for (line, c) in &b.children {
+                    // `authentication password USER PASS` under IX's `ppp profile`.
+                    let secret = c.split_whitespace().any(|w| matches!(w, "password" | "key" | "secret"));
+                    acc.mark(*line, if secret { LineClass::Ignored } else { class });
                 }
             }
             _ => {
@@ -539,6 +705,11 @@ fn interface(name: &str, b: &Block, acc: &mut Accounting, vendor: Vendor) -> Int
                 }
                 Err(_) => LineClass::Unrecognised,
             },
+            // AW+ trunks may carry no untagged VLAN at all.
+            ["switchport", "trunk", "native", "vlan", "none"] if vendor == Vendor::AlliedWarePlus => {
+                iface.native_vlan = None;
+                LineClass::Modelled
+            }
             ["switchport", "trunk", "native", "vlan", v] => match v.parse::<u16>() {
                 Ok(v) => {
                     iface.native_vlan = Some(v);
@@ -578,7 +749,15 @@ fn interface(name: &str, b: &Block, acc: &mut Accounting, vendor: Vendor) -> Int
                 }
                 Err(_) => LineClass::Unrecognised,
             },
-            _ if starts_with_any(c, IFACE_UNMODELLED) => LineClass::Unmodelled,
+            // NEC IX applies an access list as `ip filter NAME SEQ in|out`; several sequence numbers may name the same list.
+            ["ip", "filter", name, seq, dir @ ("in" | "out")] if vendor == Vendor::NecIx && seq.parse::<u32>().is_ok() => {
+                let applied = (name.to_string(), dir.to_string());
+                if !iface.acls.contains(&applied) {
+                    iface.acls.push(applied);
+                }
+                LineClass::Modelled
+            }
+            _ if starts_with_any(c, IFACE_UNMODELLED) || dialect_iface_unmodelled(vendor, c) => LineClass::Unmodelled,
             _ => LineClass::Unrecognised,
         };
         acc.mark(*line, class);

@@ -1,6 +1,7 @@
 //! Integration tests of lanward-netconf.
 
 mod changes;
+mod dialects;
 mod fortios;
 mod history;
 mod links;
