@@ -84,22 +84,24 @@ pub fn parse_cabling(text: &str) -> Result<Vec<Link>, String> {
 }
 
 /// Interface descriptions that name another device (`uplink to SW-HQ-CORE`).
+/// Descriptions are cut into words (a hostname is one word: letters,
+/// digits, `-`, `_`, `.`) looked up in a table of hostnames, so 10,000
+/// devices cost one pass, not 10,000 per description.
 pub fn from_descriptions(devices: &[Device]) -> Vec<Link> {
+    let by_name: std::collections::HashMap<String, &str> = devices.iter().filter(|d| d.hostname.len() >= 3).map(|d| (d.hostname.to_ascii_uppercase(), d.hostname.as_str())).collect();
     let mut out = Vec::new();
     for d in devices {
         for i in &d.interfaces {
             let Some(desc) = &i.description else { continue };
-            let upper = desc.to_ascii_uppercase();
-            for peer in devices.iter().filter(|p| p.hostname != d.hostname && p.hostname.len() >= 3) {
-                let name = peer.hostname.to_ascii_uppercase();
-                let hit = upper.match_indices(&name).any(|(at, _)| {
-                    let before = upper[..at].chars().last();
-                    let after = upper[at + name.len()..].chars().next();
-                    !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-') && !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-')
-                });
-                if hit {
-                    out.push(Link { a: LinkEnd { device: d.hostname.clone(), port: Some(i.name.clone()) }, b: LinkEnd { device: peer.hostname.clone(), port: None }, source: "description".into() });
+            let mut seen: Vec<&str> = Vec::new();
+            for word in desc.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))) {
+                let word = word.trim_matches('.');
+                let Some(peer) = by_name.get(&word.to_ascii_uppercase()) else { continue };
+                if *peer == d.hostname || seen.contains(peer) {
+                    continue;
                 }
+                seen.push(peer);
+                out.push(Link { a: LinkEnd { device: d.hostname.clone(), port: Some(i.name.clone()) }, b: LinkEnd { device: peer.to_string(), port: None }, source: "description".into() });
             }
         }
     }
@@ -122,16 +124,22 @@ pub fn merge(devices: &[Device], mut links: Vec<Link>) -> Vec<Link> {
 }
 
 fn dedupe(links: Vec<Link>) -> Vec<Link> {
+    // Only links between the same two devices can be the same cable.
+    let mut by_pair: std::collections::HashMap<(String, String), Vec<usize>> = std::collections::HashMap::new();
     let mut out: Vec<Link> = Vec::new();
     for l in links {
+        let key = if l.a.device <= l.b.device { (l.a.device.clone(), l.b.device.clone()) } else { (l.b.device.clone(), l.a.device.clone()) };
         let same = |x: &Link| {
-            let fwd = x.a.device == l.a.device && x.b.device == l.b.device && (x.a.port == l.a.port || x.a.port.is_none() || l.a.port.is_none()) && (x.b.port == l.b.port || x.b.port.is_none() || l.b.port.is_none());
-            let rev = x.a.device == l.b.device && x.b.device == l.a.device && (x.a.port == l.b.port || x.a.port.is_none() || l.b.port.is_none()) && (x.b.port == l.a.port || x.b.port.is_none() || l.a.port.is_none());
+            let fits = |p: &Option<String>, q: &Option<String>| p == q || p.is_none() || q.is_none();
+            let fwd = x.a.device == l.a.device && x.b.device == l.b.device && fits(&x.a.port, &l.a.port) && fits(&x.b.port, &l.b.port);
+            let rev = x.a.device == l.b.device && x.b.device == l.a.device && fits(&x.a.port, &l.b.port) && fits(&x.b.port, &l.a.port);
             fwd || rev
         };
-        match out.iter_mut().find(|x| same(x)) {
+        let slot = by_pair.entry(key).or_default();
+        match slot.iter().copied().find(|k| same(&out[*k])) {
             // Keep the most precise ends.
-            Some(x) => {
+            Some(k) => {
+                let x = &mut out[k];
                 if x.a.device == l.a.device {
                     x.a.port = x.a.port.take().or(l.a.port);
                     x.b.port = x.b.port.take().or(l.b.port);
@@ -140,7 +148,10 @@ fn dedupe(links: Vec<Link>) -> Vec<Link> {
                     x.b.port = x.b.port.take().or(l.a.port);
                 }
             }
-            None => out.push(l),
+            None => {
+                slot.push(out.len());
+                out.push(l);
+            }
         }
     }
     out
