@@ -16,6 +16,7 @@
 
 pub mod analysis;
 pub mod model;
+pub mod render;
 mod vendors;
 
 pub use model::*;
