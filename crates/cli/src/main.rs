@@ -6,6 +6,7 @@ mod demo;
 mod deploy;
 mod ledger;
 mod net;
+mod net_report;
 mod logs;
 mod table;
 

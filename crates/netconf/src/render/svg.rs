@@ -150,7 +150,7 @@ pub fn logical(a: &Analysis) -> String {
 /// links found in interface descriptions, labelled with the ports.
 pub fn physical(a: &Analysis, site_map: Option<&BTreeMap<String, String>>) -> String {
     let groups = sites(a, site_map);
-    let (cell_w, cell_h, pad, head) = (200usize, 110usize, 20usize, 40usize);
+    let (cell_w, cell_h, pad, head) = (250usize, 140usize, 20usize, 40usize);
     let per_row = (groups.len() as f64).sqrt().ceil().max(1.0) as usize;
     let mut frames: Vec<Frame> = Vec::new();
     let mut centre: Vec<(usize, usize)> = vec![(0, 0); a.devices.len()];
@@ -185,7 +185,7 @@ pub fn physical(a: &Analysis, site_map: Option<&BTreeMap<String, String>>) -> St
     for l in &links {
         let ((x1, y1), (x2, y2)) = (centre[l.a.0], centre[l.b.0]);
         let dash = if l.kind == LinkKind::Description { r#" stroke-dasharray="5 3""# } else { "" };
-        let _ = writeln!(s, r##"<line class="link" x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="#c0504d" stroke-width="2"{dash}/>"##);
+        let _ = writeln!(s, r##"<line class="link" x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="#c0504d" stroke-width="2"{dash}><title>{}</title></line>"##, xml_escape(&l.label()));
     }
     for (_, members, ..) in &frames {
         for &d in members.iter() {
@@ -193,17 +193,58 @@ pub fn physical(a: &Analysis, site_map: Option<&BTreeMap<String, String>>) -> St
             device_box(&mut s, a, d, cx, cy - 22, box_width(a, d).min(cell_w - 16));
         }
     }
-    // Labels last, haloed in white, so lines and boxes do not hide them.
+    // Port names last, haloed in white, just outside each end's box, so
+    // lines and boxes do not hide them; the full label is the line's tooltip.
     for l in &links {
         let ((x1, y1), (x2, y2)) = (centre[l.a.0], centre[l.b.0]);
-        let _ = writeln!(
-            s,
-            r##"<text x="{}" y="{}" text-anchor="middle" font-size="10" stroke="#ffffff" stroke-width="3" paint-order="stroke" fill="#222222">{}</text>"##,
-            (x1 + x2) / 2,
-            (y1 + y2) / 2,
-            xml_escape(&l.label())
-        );
+        for (end, from, to) in [(&l.a, (x1, y1), (x2, y2)), (&l.b, (x2, y2), (x1, y1))] {
+            let Some(port) = &end.1 else { continue };
+            let half_w = box_width(a, end.0).min(cell_w - 16) as f64 / 2.0;
+            let (x, y) = beside_box(from, to, half_w);
+            let _ = writeln!(
+                s,
+                r##"<text x="{x:.0}" y="{:.0}" text-anchor="middle" font-size="10" stroke="#ffffff" stroke-width="3" paint-order="stroke" fill="#222222">{}</text>"##,
+                y + 4.0,
+                xml_escape(&short_port(port))
+            );
+        }
     }
     s.push_str("</svg>\n");
     s
+}
+
+/// Where a port label goes: on the line from `from` towards `to`, just
+/// past the edge of the box (half width `half_w`, half height 22) at `from`.
+fn beside_box(from: (usize, usize), to: (usize, usize), half_w: f64) -> (f64, f64) {
+    let (x1, y1) = (from.0 as f64, from.1 as f64);
+    let (dx, dy) = (to.0 as f64 - x1, to.1 as f64 - y1);
+    let len = (dx * dx + dy * dy).sqrt();
+    if len < 1.0 {
+        return (x1, y1 + 34.0);
+    }
+    let exit = (if dx.abs() > 0.0 { half_w / dx.abs() } else { f64::INFINITY }).min(if dy.abs() > 0.0 { 22.0 / dy.abs() } else { f64::INFINITY });
+    // Far enough out to clear the box, never past the middle of the line.
+    let t = (exit + 16.0 / len).min(0.45);
+    (x1 + dx * t, y1 + dy * t)
+}
+
+/// Cisco-style short port names for labels (`GigabitEthernet1/0/1` →
+/// `Gi1/0/1`); other names as they are.
+fn short_port(name: &str) -> String {
+    const SHORT: [(&str, &str); 8] = [
+        ("HundredGigE", "Hu"),
+        ("FortyGigabitEthernet", "Fo"),
+        ("TwentyFiveGigE", "Twe"),
+        ("TenGigabitEthernet", "Te"),
+        ("GigabitEthernet", "Gi"),
+        ("FastEthernet", "Fa"),
+        ("Port-channel", "Po"),
+        ("Ethernet", "Eth"),
+    ];
+    for (long, short) in SHORT {
+        if let Some(rest) = name.strip_prefix(long) {
+            return format!("{short}{}", rest.trim_start());
+        }
+    }
+    name.to_string()
 }
