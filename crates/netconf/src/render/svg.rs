@@ -101,8 +101,16 @@ pub fn logical(a: &Analysis) -> String {
             (box_width(a, d) + 30).max(2 * (addr + 12))
         })
         .collect();
-    let (top, gap) = (70usize, 120usize);
-    let band_y = |b: usize| top + b * gap;
+    // A band with boxes hanging below it needs room for them; one without
+    // only for the address labels.
+    let top = 70usize;
+    let mut ys = Vec::with_capacity(bands.len() + 1);
+    let mut y = top;
+    for b in 0..=bands.len() {
+        ys.push(y);
+        y += if order.iter().any(|&d| first(d) == b) { 120 } else { 50 };
+    }
+    let band_y = |b: usize| ys.get(b).copied().unwrap_or(top);
     let width = label_w + col_w.iter().sum::<usize>() + 24;
     let last_row = order.iter().map(|&d| first(d)).max().unwrap_or(0);
     let height = band_y(last_row) + 38 + 44 + 30;
