@@ -12,7 +12,7 @@ pub mod xlsx;
 
 use crate::analysis::{Analysis, Prefix};
 use crate::model::InterfaceKind;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 
 /// Text for XML content and attribute values: the five predefined
@@ -78,63 +78,55 @@ impl Link {
     }
 }
 
-/// Whether `hay` contains `needle` (ASCII case-insensitive) as a whole
-/// token: the characters either side are not part of a hostname, so
-/// `SW-HQ` does not match inside `SW-HQ-2F`.
-fn names_token(hay: &str, needle: &str) -> bool {
-    if needle.is_empty() {
-        return false;
-    }
-    let hay_l = hay.to_ascii_lowercase();
-    let needle_l = needle.to_ascii_lowercase();
-    let part = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
-    let mut from = 0;
-    while let Some(pos) = hay_l.get(from..).and_then(|h| h.find(&needle_l)) {
-        let start = from + pos;
-        let end = start + needle_l.len();
-        let before = hay_l[..start].chars().next_back();
-        let after = hay_l[end..].chars().next();
-        // A trailing '.' ends a sentence rather than continuing a name.
-        let after_ok = match after {
-            None => true,
-            Some('.') => hay_l[end + 1..].chars().next().is_none_or(|c| !part(c)),
-            Some(c) => !part(c),
-        };
-        if before.is_none_or(|c| !part(c)) && after_ok {
-            return true;
-        }
-        from = start + needle_l.len().max(1);
-    }
-    false
+/// The words of a description that could be hostnames: maximal runs of
+/// hostname characters, a sentence's trailing `.` dropped. `SW-HQ` is
+/// therefore never found inside `SW-HQ-2F`.
+fn name_tokens(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))).map(|t| t.trim_end_matches('.')).filter(|t| !t.is_empty())
 }
 
 /// Links found in interface descriptions (`to SW-HQ-2F`, `uplink
-/// SW-HQ-CORE Gi1/0/1`): one per device pair and interface; when both ends
-/// name each other they make one link with both interfaces.
+/// SW-HQ-CORE Gi1/0/1`; hostnames matched as whole words, ignoring ASCII
+/// case): one per device pair and interface; when both ends name each
+/// other they make one link with both interfaces. Linear in the size of
+/// the descriptions (a hostname index, no pairwise search).
 pub fn description_links(a: &Analysis) -> Vec<Link> {
-    // Longest hostnames first so `SW-HQ-2F` wins over `SW-HQ` when both exist.
-    let mut names: Vec<(usize, &str)> = a.devices.iter().enumerate().map(|(i, d)| (i, d.device.hostname.as_str())).collect();
-    names.sort_by(|x, y| y.1.len().cmp(&x.1.len()).then(x.1.cmp(y.1)));
-    // (from device, interface, to device)
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for (i, d) in a.devices.iter().enumerate() {
+        // Two devices with one name: the first keeps it (the checks report duplicates elsewhere).
+        index.entry(d.device.hostname.to_ascii_lowercase()).or_insert(i);
+    }
+    // (from device, interface, to device), in device and interface order.
     let mut found: Vec<(usize, String, usize)> = Vec::new();
     for (di, d) in a.devices.iter().enumerate() {
         for i in &d.device.interfaces {
             let Some(desc) = i.description.as_deref() else { continue };
-            if let Some((to, _)) = names.iter().find(|(to, n)| *to != di && names_token(desc, n)) {
-                found.push((di, i.name.clone(), *to));
+            if let Some(to) = name_tokens(desc).find_map(|t| index.get(&t.to_ascii_lowercase()).copied().filter(|to| *to != di)) {
+                found.push((di, i.name.clone(), to));
             }
         }
     }
-    let mut out: Vec<Link> = Vec::new();
+    // Unused descriptions by (from, to), to pair a link with the far end's one back.
+    let mut open: HashMap<(usize, usize), Vec<usize>> = HashMap::new();
+    for (k, f) in found.iter().enumerate().rev() {
+        open.entry((f.0, f.2)).or_default().push(k);
+    }
     let mut used = vec![false; found.len()];
+    let mut out: Vec<Link> = Vec::new();
     for k in 0..found.len() {
         if used[k] {
             continue;
         }
         used[k] = true;
         let (from, ref iface, to) = found[k];
-        // The far end's description naming us back, if any, gives its port.
-        let back = (0..found.len()).find(|&j| !used[j] && found[j].0 == to && found[j].2 == from);
+        let back = open.get_mut(&(to, from)).and_then(|v| {
+            while let Some(j) = v.pop() {
+                if !used[j] {
+                    return Some(j);
+                }
+            }
+            None
+        });
         let far = back.map(|j| {
             used[j] = true;
             found[j].1.clone()
@@ -167,12 +159,21 @@ pub fn subnet_links(a: &Analysis) -> Vec<Link> {
 /// interface (a shared /30 and a `to X` description are one cable).
 pub fn physical_links(a: &Analysis) -> Vec<Link> {
     let mut out = description_links(a);
-    let same_cable = |l: &Link, d: &Link| {
-        let pair = (l.a.0 == d.a.0 && l.b.0 == d.b.0) || (l.a.0 == d.b.0 && l.b.0 == d.a.0);
-        let iface = |end: &(usize, Option<String>)| [&d.a, &d.b].iter().any(|e| e.0 == end.0 && e.1.is_some() && e.1 == end.1);
-        pair && (iface(&l.a) || iface(&l.b))
+    // (device pair, one end) of every description link.
+    type Cabled<'a> = ((usize, usize), (usize, &'a str));
+    let mut cabled: HashSet<Cabled> = HashSet::new();
+    for d in &out {
+        for end in [&d.a, &d.b] {
+            if let Some(i) = &end.1 {
+                cabled.insert(((d.a.0.min(d.b.0), d.a.0.max(d.b.0)), (end.0, i.as_str())));
+            }
+        }
+    }
+    let same_cable = |l: &Link| {
+        let pair = (l.a.0.min(l.b.0), l.a.0.max(l.b.0));
+        [&l.a, &l.b].iter().any(|end| end.1.as_deref().is_some_and(|i| cabled.contains(&(pair, (end.0, i)))))
     };
-    let extra: Vec<Link> = subnet_links(a).into_iter().filter(|l| !out.iter().any(|d| same_cable(l, d))).collect();
+    let extra: Vec<Link> = subnet_links(a).into_iter().filter(|l| !same_cable(l)).collect();
     out.extend(extra);
     out
 }

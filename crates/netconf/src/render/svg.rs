@@ -106,9 +106,10 @@ pub fn logical(a: &Analysis) -> String {
     let top = 70usize;
     let mut ys = Vec::with_capacity(bands.len() + 1);
     let mut y = top;
+    let hangs: std::collections::BTreeSet<usize> = order.iter().map(|&d| first(d)).collect();
     for b in 0..=bands.len() {
         ys.push(y);
-        y += if order.iter().any(|&d| first(d) == b) { 120 } else { 50 };
+        y += if hangs.contains(&b) { 120 } else { 50 };
     }
     let band_y = |b: usize| ys.get(b).copied().unwrap_or(top);
     let width = label_w + col_w.iter().sum::<usize>() + 24;

@@ -7,6 +7,7 @@ use super::{description_links, is_port, subnet_links, Link};
 use crate::analysis::Analysis;
 use crate::model::SwitchportMode;
 use rust_xlsxwriter::{Color, Format, FormatBorder, Workbook, Worksheet};
+use std::collections::HashMap;
 
 pub use rust_xlsxwriter::XlsxError;
 
@@ -126,20 +127,24 @@ fn today_jst() -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
-/// (device index, interface) → the far end, from links (both directions).
-fn far_ends(a: &Analysis) -> Vec<(usize, String, String)> {
-    let mut out = Vec::new();
+/// (device index, interface) → the far ends, from links (both directions),
+/// without repeats.
+fn far_ends(a: &Analysis) -> HashMap<(usize, String), Vec<String>> {
+    let mut out: HashMap<(usize, String), Vec<String>> = HashMap::new();
     let name = |i: usize| a.devices[i].device.hostname.clone();
     let mut add = |l: &Link| {
         let show = |end: &(usize, Option<String>)| match &end.1 {
             Some(i) => format!("{} {i}", name(end.0)),
             None => name(end.0),
         };
-        if let Some(i) = &l.a.1 {
-            out.push((l.a.0, i.clone(), show(&l.b)));
-        }
-        if let Some(i) = &l.b.1 {
-            out.push((l.b.0, i.clone(), show(&l.a)));
+        for (here, there) in [(&l.a, &l.b), (&l.b, &l.a)] {
+            if let Some(i) = &here.1 {
+                let v = out.entry((here.0, i.clone())).or_default();
+                let far = show(there);
+                if !v.contains(&far) {
+                    v.push(far);
+                }
+            }
         }
     };
     // Description links first: they name the cable; subnets may be shared by many.
@@ -175,14 +180,8 @@ fn port_rows(a: &Analysis) -> Vec<Vec<Cell>> {
             if let Some(lag) = &i.lag {
                 desc = if desc.is_empty() { format!("LAG {lag}") } else { format!("{desc} / LAG {lag}") };
             }
-            let far: Vec<&str> = ends.iter().filter(|(x, n, _)| *x == di && *n == i.name).map(|(_, _, f)| f.as_str()).collect();
-            let mut far_unique: Vec<&str> = Vec::new();
-            for f in far {
-                if !far_unique.contains(&f) {
-                    far_unique.push(f);
-                }
-            }
-            rows.push(vec![d.device.hostname.as_str().into(), i.name.as_str().into(), mode.into(), vlan.into(), desc.into(), far_unique.join(", ").into()]);
+            let far = ends.get(&(di, i.name.clone())).map(|v| v.join(", ")).unwrap_or_default();
+            rows.push(vec![d.device.hostname.as_str().into(), i.name.as_str().into(), mode.into(), vlan.into(), desc.into(), far.into()]);
         }
     }
     rows

@@ -203,3 +203,25 @@ fn renderers_survive_an_empty_analysis() {
     xlsx::design_document(&a).unwrap();
     xlsx::port_map(&a).unwrap();
 }
+
+#[test]
+fn description_links_match_whole_names_and_pair_both_ends() {
+    let mut devices = samples();
+    devices[0].hostname = "SW-HQ".into();
+    devices[1].hostname = "SW-HQ-2F".into();
+    devices[2].hostname = "SW-HQ-CORE".into();
+    // Names SW-HQ-2F only (SW-HQ is a prefix of it, not a match), lower case.
+    devices[2].interfaces[0].description = Some("to sw-hq-2f.".into());
+    // SW-HQ-2F names SW-HQ-CORE back: one link with both ports.
+    devices[1].interfaces[1].description = Some("uplink SW-HQ-CORE Gi1/0/1".into());
+    devices[3].interfaces[0].description = Some("SW-HQ2 is not a device".into());
+    let a = analysed(devices);
+    let links = render::description_links(&a);
+    assert_eq!(links.len(), 1, "{links:?}");
+    let l = &links[0];
+    assert_eq!((l.a.0, l.b.0), (1, 2));
+    assert_eq!(l.a.1.as_deref(), Some(a.devices[1].device.interfaces[1].name.as_str()));
+    assert_eq!(l.b.1.as_deref(), Some(a.devices[2].device.interfaces[0].name.as_str()));
+    let dot = render::dot(&a);
+    assert!(dot.contains("\"SW-HQ-2F\" -- \"SW-HQ-CORE\"") && dot.contains("style=dashed"), "{dot}");
+}
