@@ -7,6 +7,7 @@ mod deploy;
 mod ledger;
 mod net;
 mod net_change;
+mod net_report;
 mod logs;
 mod table;
 

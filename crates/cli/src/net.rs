@@ -54,6 +54,19 @@ pub enum NetCmd {
         #[arg(long)]
         lines: bool,
     },
+    /// 構成図と設計書を出力する (logical/physical SVG, DOT, draw.io, xlsx)
+    Report {
+        paths: Vec<PathBuf>,
+        /// 出力先フォルダ (新規または空)
+        #[arg(long)]
+        out: PathBuf,
+        /// 空でない出力先にも書き込む
+        #[arg(long)]
+        force: bool,
+        /// 拠点の指定 機器名=拠点名 (複数可; 省略時はホスト名から推定)
+        #[arg(long = "site")]
+        sites: Vec<String>,
+    },
 }
 
 /// Every file under the paths (folders recursively, hidden files skipped), sorted.
@@ -154,6 +167,7 @@ pub fn run(cmd: NetCmd) -> Result<()> {
         NetCmd::Reach { paths, src, dst, proto, port, json } => crate::net_change::reach(&paths, src, dst, &proto, port, json),
         NetCmd::Diff { old, new, json } => crate::net_change::diff(&old, &new, json),
         NetCmd::Move { paths, moves, file, json } => crate::net_change::moves(&paths, &moves, file.as_deref(), json),
+        NetCmd::Report { paths, out, force, sites } => crate::net_report::run(paths, out, force, sites),
         NetCmd::Coverage { paths, lines } => {
             let (devices, errors) = load(&paths)?;
             println!("{:<24} {:<28} {:>8} {:>8} {:>8} {:>8}", "機器", "種類", "解釈", "無視", "未対応", "不明");

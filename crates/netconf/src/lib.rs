@@ -20,6 +20,7 @@ pub mod history;
 pub mod links;
 pub mod model;
 pub mod reach;
+pub mod render;
 mod vendors;
 
 pub use model::*;

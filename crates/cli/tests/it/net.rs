@@ -36,3 +36,40 @@ fn analyze_prints_the_documented_json_and_keeps_going_past_bad_files() {
     assert_eq!(v["errors"][0]["file"], "garbage.bin");
     assert!(v["errors"][0]["message"].as_str().unwrap().contains("garbage.bin"));
 }
+
+/// `lanward net report DIR --out OUT` on the fixtures: six non-empty files,
+/// an unparsable input reported without stopping the rest, and a
+/// non-empty OUT refused unless `--force`.
+#[test]
+fn report_writes_the_six_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("configs");
+    std::fs::create_dir(&input).unwrap();
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../netconf/tests/fixtures");
+    for r in ["BR1", "BR2", "LAN-RTR", "WAN-RTR"] {
+        std::fs::copy(fixtures.join(format!("samples/ios_basic_vrrp/{r}/show_running-config.txt")), input.join(format!("{r}.cfg"))).unwrap();
+    }
+    std::fs::copy(fixtures.join("samples/cisco_c9200l/show_running-config.txt"), input.join("sw.cfg")).unwrap();
+    std::fs::copy(fixtures.join("yamaha/rtx830-jousui.txt"), input.join("rtx830.txt")).unwrap();
+    std::fs::copy(fixtures.join("fortios/fg200f-josuijo.conf"), input.join("fg200f.conf")).unwrap();
+    std::fs::write(input.join("garbage.bin"), [0u8, 159, 146, 150, 0, 1]).unwrap();
+    let out_dir = dir.path().join("report");
+    let out = Command::new(lanward_bin()).args(["net", "report"]).arg(&input).arg("--out").arg(&out_dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("garbage.bin"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for f in ["logical.svg", "physical.svg", "network.dot", "network.drawio", "ネットワーク基本設計書.xlsx", "ポートマップ.xlsx"] {
+        let meta = std::fs::metadata(out_dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert!(meta.len() > 0, "{f} is empty");
+        assert!(stdout.contains(f), "{f} not in {stdout}");
+    }
+    let logical = std::fs::read_to_string(out_dir.join("logical.svg")).unwrap();
+    assert!(logical.contains("10.1.11.0/30") && logical.contains("MINAMI-JOSUI-FGT200F"));
+    // Not over a report that is already there, unless asked.
+    let again = Command::new(lanward_bin()).args(["net", "report"]).arg(&input).arg("--out").arg(&out_dir).output().unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+    let forced = Command::new(lanward_bin()).args(["net", "report", "--force", "--site", "BR1=本庁舎"]).arg(&input).arg("--out").arg(&out_dir).output().unwrap();
+    assert!(forced.status.success(), "{}", String::from_utf8_lossy(&forced.stderr));
+    assert!(std::fs::read_to_string(out_dir.join("physical.svg")).unwrap().contains("本庁舎"));
+}

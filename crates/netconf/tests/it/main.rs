@@ -6,6 +6,7 @@ mod fortios;
 mod history;
 mod links;
 mod reach;
+mod render;
 mod robust;
 mod samples;
 mod yamaha;
