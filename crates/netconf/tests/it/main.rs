@@ -1,5 +1,6 @@
 //! Integration tests of lanward-netconf.
 
+mod bureau;
 mod changes;
 mod dialects;
 mod fortios;
