@@ -333,7 +333,8 @@ fn a_damaged_partition_is_reported_and_the_rest_stays_searchable() {
     let events: Vec<Event> = (1..=600u64)
         .map(|seq| Event {
             seq,
-            at_ms: if seq <= 300 { now - 3 * day } else { now - day } + seq as i64 * 1000,
+            // Noon (UTC) of each day: ten minutes of events never cross midnight, whenever the test runs.
+            at_ms: if seq <= 300 { (now - 3 * day) / day * day } else { (now - day) / day * day } + day / 2 + seq as i64 * 1000,
             kind: EventKind::ForegroundWindow,
             session_id: Some(1),
             user: Some("SUIDO\\kato".into()),
