@@ -38,6 +38,30 @@ impl std::fmt::Display for ClientError {
 
 impl std::error::Error for ClientError {}
 
+/// The body of a successful answer, or the error it means. `forbidden_is_auth`:
+/// whether 403 means the agent itself is refused (most routes) or only
+/// this request (chunk downloads).
+fn answer(result: Result<ureq::Response, ureq::Error>, forbidden_is_auth: bool) -> Result<Vec<u8>, ClientError> {
+    match result {
+        Ok(resp) => {
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(&mut resp.into_reader(), &mut out).map_err(|e| ClientError::Unreachable(e.to_string()))?;
+            Ok(out)
+        }
+        Err(ureq::Error::Status(status, resp)) => {
+            let text = resp.into_string().unwrap_or_default();
+            let message = serde_json::from_str::<ApiError>(&text).map(|e| format!("{}: {}", e.code, e.message)).unwrap_or(text);
+            Err(match status {
+                401 => ClientError::Unauthorized(message),
+                403 if forbidden_is_auth => ClientError::Unauthorized(message),
+                500..=599 => ClientError::Unavailable(format!("{status} {message}")),
+                _ => ClientError::Rejected { status, message },
+            })
+        }
+        Err(e) => Err(ClientError::Unreachable(e.to_string())),
+    }
+}
+
 /// An HTTP client for one server. `signer` is `None` only for enrolment.
 #[derive(Clone)]
 pub struct ServerClient {
@@ -219,23 +243,7 @@ impl ServerClient {
                 req = req.set(name, &value);
             }
         }
-        match req.send_bytes(body) {
-            Ok(resp) => {
-                let mut out = Vec::new();
-                std::io::Read::read_to_end(&mut resp.into_reader(), &mut out).map_err(|e| ClientError::Unreachable(e.to_string()))?;
-                Ok(out)
-            }
-            Err(ureq::Error::Status(status, resp)) => {
-                let text = resp.into_string().unwrap_or_default();
-                let message = serde_json::from_str::<ApiError>(&text).map(|e| format!("{}: {}", e.code, e.message)).unwrap_or(text);
-                Err(match status {
-                    401 | 403 => ClientError::Unauthorized(message),
-                    500..=599 => ClientError::Unavailable(format!("{status} {message}")),
-                    _ => ClientError::Rejected { status, message },
-                })
-            }
-            Err(e) => Err(ClientError::Unreachable(e.to_string())),
-        }
+        answer(req.send_bytes(body), true)
     }
 
     /// A signed GET; returns the body (package chunks).
@@ -246,23 +254,8 @@ impl ServerClient {
                 req = req.set(name, &value);
             }
         }
-        match req.call() {
-            Ok(resp) => {
-                let mut out = Vec::new();
-                std::io::Read::read_to_end(&mut resp.into_reader(), &mut out).map_err(|e| ClientError::Unreachable(e.to_string()))?;
-                Ok(out)
-            }
-            Err(ureq::Error::Status(status, resp)) => {
-                let text = resp.into_string().unwrap_or_default();
-                let message = serde_json::from_str::<ApiError>(&text).map(|e| format!("{}: {}", e.code, e.message)).unwrap_or(text);
-                Err(match status {
-                    401 => ClientError::Unauthorized(message),
-                    500..=599 => ClientError::Unavailable(format!("{status} {message}")),
-                    _ => ClientError::Rejected { status, message },
-                })
-            }
-            Err(e) => Err(ClientError::Unreachable(e.to_string())),
-        }
+        // 403 here is "not yours to fetch" (a chunk not assigned), not a revoked agent.
+        answer(req.call(), false)
     }
 
     pub fn post_json<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(&self, path: &str, req: &Req) -> Result<Resp, ClientError> {
