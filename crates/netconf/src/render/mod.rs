@@ -49,7 +49,8 @@ pub(crate) fn text_width(s: &str) -> usize {
 pub enum LinkKind {
     /// Both interfaces have an address in this subnet.
     Subnet(String),
-    /// An interface description names the other device's hostname.
+    /// A cable: from LLDP/CDP, the cabling file, or a description naming
+    /// the other device's hostname.
     Description,
 }
 
@@ -78,63 +79,26 @@ impl Link {
     }
 }
 
-/// The words of a description that could be hostnames: maximal runs of
-/// hostname characters, a sentence's trailing `.` dropped. `SW-HQ` is
-/// therefore never found inside `SW-HQ-2F`.
-fn name_tokens(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))).map(|t| t.trim_end_matches('.')).filter(|t| !t.is_empty())
-}
-
-/// Links found in interface descriptions (`to SW-HQ-2F`, `uplink
-/// SW-HQ-CORE Gi1/0/1`; hostnames matched as whole words, ignoring ASCII
-/// case): one per device pair and interface; when both ends name each
-/// other they make one link with both interfaces. Linear in the size of
-/// the descriptions (a hostname index, no pairwise search).
+/// The physical links the analysis found (LLDP/CDP tables, the cabling
+/// file, descriptions naming the peer; `links::merge` has already joined
+/// the two ends of a cable), as links between device indices. Ends on
+/// devices outside the analysed configs are left out.
 pub fn description_links(a: &Analysis) -> Vec<Link> {
     let mut index: HashMap<String, usize> = HashMap::new();
     for (i, d) in a.devices.iter().enumerate() {
         // Two devices with one name: the first keeps it (the checks report duplicates elsewhere).
         index.entry(d.device.hostname.to_ascii_lowercase()).or_insert(i);
     }
-    // (from device, interface, to device), in device and interface order.
-    let mut found: Vec<(usize, String, usize)> = Vec::new();
-    for (di, d) in a.devices.iter().enumerate() {
-        for i in &d.device.interfaces {
-            let Some(desc) = i.description.as_deref() else { continue };
-            if let Some(to) = name_tokens(desc).find_map(|t| index.get(&t.to_ascii_lowercase()).copied().filter(|to| *to != di)) {
-                found.push((di, i.name.clone(), to));
-            }
-        }
-    }
-    // Unused descriptions by (from, to), to pair a link with the far end's one back.
-    let mut open: HashMap<(usize, usize), Vec<usize>> = HashMap::new();
-    for (k, f) in found.iter().enumerate().rev() {
-        open.entry((f.0, f.2)).or_default().push(k);
-    }
-    let mut used = vec![false; found.len()];
-    let mut out: Vec<Link> = Vec::new();
-    for k in 0..found.len() {
-        if used[k] {
-            continue;
-        }
-        used[k] = true;
-        let (from, ref iface, to) = found[k];
-        let back = open.get_mut(&(to, from)).and_then(|v| {
-            while let Some(j) = v.pop() {
-                if !used[j] {
-                    return Some(j);
-                }
-            }
-            None
-        });
-        let far = back.map(|j| {
-            used[j] = true;
-            found[j].1.clone()
-        });
-        let (x, y) = ((from, Some(iface.clone())), (to, far));
-        let (a, b) = if from <= to { (x, y) } else { (y, x) };
-        out.push(Link { a, b, kind: LinkKind::Description });
-    }
+    let mut out: Vec<Link> = a
+        .links
+        .iter()
+        .filter_map(|l| {
+            let x = (*index.get(&l.a.device.to_ascii_lowercase())?, l.a.port.clone());
+            let y = (*index.get(&l.b.device.to_ascii_lowercase())?, l.b.port.clone());
+            let (a, b) = if x.0 <= y.0 { (x, y) } else { (y, x) };
+            (a.0 != b.0).then_some(Link { a, b, kind: LinkKind::Description })
+        })
+        .collect();
     out.sort();
     out
 }
