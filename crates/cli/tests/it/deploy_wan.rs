@@ -59,6 +59,12 @@ impl Wan {
         Wan { ns, host_if, server_ip, shaped_delay }
     }
 
+    /// The real server, inside the namespace, on the far end of the link (HTTPS).
+    fn server(&self, data: &Path) -> Server {
+        let listen = format!("{}:0", self.server_ip);
+        Server::start_wrapped(data, &["ip", "netns", "exec", &self.ns], &listen, &["--tls-name", &self.server_ip, "--deploy-poll", "1"])
+    }
+
     /// Bytes that came from the server's side over the link.
     fn received_bytes(&self) -> u64 {
         std::fs::read_to_string(format!("/sys/class/net/{}/statistics/rx_bytes", self.host_if)).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
@@ -173,8 +179,7 @@ fn twenty_pcs_behind_a_10_mbit_wan_pull_each_chunk_across_it_once() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let wan = Wan::new();
-    let listen = format!("{}:0", wan.server_ip);
-    let server = Server::start_wrapped(&tmp.path().join("srv"), &["ip", "netns", "exec", &wan.ns], &listen, &["--tls-name", &wan.server_ip, "--deploy-poll", "1"]);
+    let server = wan.server(&tmp.path().join("srv"));
     let token = server.create_token("HQ", "1h", 30);
     let stop = Arc::new(AtomicBool::new(false));
     let mut site = Site { stop: stop.clone(), threads: Vec::new() };
@@ -257,8 +262,7 @@ fn a_download_over_the_wan_survives_a_dropped_link_and_a_killed_agent() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let wan = Wan::new();
-    let listen = format!("{}:0", wan.server_ip);
-    let server = Server::start_wrapped(&tmp.path().join("srv"), &["ip", "netns", "exec", &wan.ns], &listen, &["--tls-name", &wan.server_ip, "--deploy-poll", "1"]);
+    let server = wan.server(&tmp.path().join("srv"));
     let token = server.create_token("HQ", "1h", 2);
     let data = tmp.path().join("agent");
     let out = agent(&["enroll", "--server", &server.url, "--token", &token], &data);
