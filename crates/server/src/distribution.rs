@@ -645,9 +645,9 @@ pub fn spawn_engine(state: &crate::SharedState) {
 /// What an agent should work on now.
 pub fn assignments(dist: &Distribution, store: &dyn Store, asset_id: i64, req: &AssignmentsRequest) -> Result<AssignmentsResponse, AppError> {
     let now = Utc::now();
-    let asset = store.get_asset(asset_id)?;
-    let is_cache = asset.as_ref().and_then(|a| a.fields.get("tags")).is_some_and(|t| t.split(',').any(|x| x.trim() == SITE_CACHE_TAG));
-    let my_site = asset.as_ref().map(|a| a.site.clone()).unwrap_or_default();
+    // Two small lookups: this runs on every agent's poll.
+    let is_cache = store.asset_field(asset_id, "tags")?.is_some_and(|t| t.split(',').any(|x| x.trim() == SITE_CACHE_TAG));
+    let my_site = store.asset_location(asset_id)?.map(|(site, _)| site).unwrap_or_default();
     if let Ok(mut caches) = dist.caches.lock() {
         match (is_cache, req.cache_url.as_deref().and_then(clean_cache_url)) {
             (true, Some(url)) => {

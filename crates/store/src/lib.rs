@@ -103,6 +103,9 @@ pub trait Store: Send + Sync + 'static {
     fn acknowledge_alert(&self, id: i64, actor: &str, now_ms: i64) -> Result<bool>;
     /// The asset's site and department (rules that name them).
     fn asset_location(&self, asset_id: i64) -> Result<Option<(String, Option<String>)>>;
+    /// One ledger field of an asset (`None` when unset), without loading
+    /// the rest: for checks made on every agent request.
+    fn asset_field(&self, asset_id: i64, field: &str) -> Result<Option<String>>;
 
     // Sites.
     /// Adds a site or renames it.

@@ -1030,6 +1030,10 @@ impl Store for PgStore {
         })
     }
 
+    fn asset_field(&self, asset_id: i64, field: &str) -> Result<Option<String>> {
+        self.with_client(|c| Ok(c.query_opt("SELECT value FROM asset_fields WHERE asset_id = $1 AND field = $2", &[&asset_id, &field]).map_err(err)?.map(|r| r.get(0))))
+    }
+
     fn upsert_site(&self, site: &SiteRecord, now_ms: i64) -> Result<()> {
         self.write(|tx| {
             tx.execute(

@@ -887,6 +887,10 @@ impl Store for SqliteStore {
         })
     }
 
+    fn asset_field(&self, asset_id: i64, field: &str) -> Result<Option<String>> {
+        self.read(|c| c.query_row("SELECT value FROM asset_fields WHERE asset_id = ?1 AND field = ?2", params![asset_id, field], |r| r.get(0)).optional().map_err(err))
+    }
+
     fn upsert_site(&self, site: &SiteRecord, now_ms: i64) -> Result<()> {
         self.write(|tx| {
             tx.execute(

@@ -437,6 +437,8 @@ pub fn alert_rules_and_alerts(store: &dyn Store) {
 pub fn packages_and_deployments(store: &dyn Store) {
     let pc1 = create(store, "WB-PC-0001", "pc", &[("department", "総務課")]);
     let pc2 = create(store, "WB-PC-0002", "pc", &[("department", "工務課")]);
+    assert_eq!(store.asset_field(pc2, "department").unwrap().as_deref(), Some("工務課"));
+    assert_eq!(store.asset_field(pc2, "tags").unwrap(), None);
     let pkg = |version: &str, serial: i64| NewPackage {
         name: "hello".into(),
         version: version.into(),
